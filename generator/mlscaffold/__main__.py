@@ -1,0 +1,3 @@
+from mlscaffold.cli import main
+
+main()

@@ -1,0 +1,156 @@
+"""The ``mlscaffold`` command line: switches and exit codes only; the work lives in :mod:`mlscaffold.engine`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlscaffold import __version__
+from mlscaffold.answers import load_data_file, parse_data_args
+from mlscaffold.errors import MlscaffoldError
+
+app = typer.Typer(
+    name="mlscaffold",
+    help="Generate GitOps-ready machine-learning project repositories (copier + Argo).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlscaffold {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Generate GitOps-ready machine-learning project repositories (copier + Argo)."""
+
+
+@app.command()
+def new(
+    dest: Annotated[
+        Path,
+        typer.Argument(metavar="DEST", help="Directory to create; must not exist, or be empty.", show_default=False),
+    ],
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Use the default for every answer not given; never prompt.")
+    ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            metavar="KEY=VALUE",
+            help="An answer, as a YAML scalar or list; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    data_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-file", metavar="FILE.yml", help="A YAML mapping of answers; --data wins.", show_default=False
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            metavar="SRC",
+            help="Template path or git URL [default: the one bundled with mlscaffold].",
+            show_default=False,
+        ),
+    ] = None,
+    vcs_ref: Annotated[
+        str | None,
+        typer.Option("--vcs-ref", metavar="REF", help="Git tag, branch or commit of --template.", show_default=False),
+    ] = None,
+    no_git: Annotated[bool, typer.Option("--no-git", help="Do not make the project a git repository.")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="Allow a --template that runs tasks or migrations.")] = False,
+) -> None:
+    """Render a new ML project repository into DEST.
+
+    Asks for every answer not given (or takes defaults with --defaults), then renders the project, makes it a git
+    repository with one commit, and prints the next steps. Bad answers are reported before anything is written.
+    """
+    from mlscaffold.engine import new_project
+
+    answers = load_data_file(data_file) if data_file is not None else {}
+    answers.update(parse_data_args(data or []))
+    started = time.perf_counter()
+    result = new_project(
+        dest,
+        data=answers,
+        defaults=defaults,
+        template=template,
+        vcs_ref=vcs_ref,
+        git=not no_git,
+        trust=trust,
+        progress=_say,
+    )
+    elapsed = time.perf_counter() - started
+    committed = f", committed as {result.commit[:12]}" if result.commit else ""
+    typer.echo(f"Created {result.path} ({result.files} files{committed}) in {elapsed:.1f} s.")
+    typer.echo("Next steps:")
+    typer.echo(f"  cd {_shown(result.path)}")
+    typer.echo("  make install pipeline   # set up .venv, then validate, train, evaluate, gate and register")
+    typer.echo("  make test               # the project's own test suite")
+    typer.echo("  make serve              # serve the champion model on http://127.0.0.1:8000")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code; every expected failure is one line on stderr."""
+    debug = os.environ.get("MLSCAFFOLD_DEBUG", "") not in ("", "0")
+    try:
+        code = app(args=argv, prog_name="mlscaffold", standalone_mode=False)
+    except MlscaffoldError as exc:
+        if debug:
+            raise
+        _say(f"error: {exc}")
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort, EOFError):
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        show = getattr(exc, "show", None)
+        if isinstance(exc, typer.TyperException) and callable(show):
+            show()  # a usage error: Click's own message and usage line
+            return 1
+        if debug:
+            raise
+        _say(f"error: unexpected {type(exc).__name__}: {exc} (set MLSCAFFOLD_DEBUG=1 for the traceback)")
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
