@@ -13,6 +13,17 @@ import pytest
 from mlscaffold.cli import run
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA_ENV = "MLSCAFFOLD_SCHEMA_LOCATION"
+
+
+@pytest.fixture(scope="session")
+def schema_dir() -> Path:
+    """The offline custom-resource schemas (kubeconform layout): $MLSCAFFOLD_SCHEMA_LOCATION, set by .ci/run."""
+    location = os.environ.get(SCHEMA_ENV) or str(REPO.parent / "shared" / "schemas" / "crds")
+    path = Path(location)
+    if not (path / "argoproj.io").is_dir():
+        pytest.fail(f"{SCHEMA_ENV}={location} holds no CRD schemas: point it at shared/schemas/crds")
+    return path
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,41 @@ def new(
     typer.echo("  make serve              # serve the champion model on http://127.0.0.1:8000")
 
 
+@app.command()
+def validate(
+    project: Annotated[
+        Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
+    ] = Path("."),
+    schema_location: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schema-location",
+            metavar="LOC",
+            help="Directory, URL or {group}/{kind}_{version}.json template of custom-resource schemas; repeatable. "
+            "Searched before $MLSCAFFOLD_SCHEMA_LOCATION and the public CRDs catalog.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Validate a generated project strictly: YAML, Kustomize builds, Kubernetes/Argo resources and CI files.
+
+    Prints one line per problem (path[:doc]: field.path: message) and exits 1 when there is any.
+    """
+    from mlscaffold.errors import UserError
+    from mlscaffold.validate import schema_locations, validate_project
+
+    if not project.is_dir():
+        raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
+    report = validate_project(project, schema_locations(schema_location or []), progress=_say)
+    for problem in report.problems:
+        _say(str(problem))
+    summary = f"{report.files} YAML files, {report.builds} Kustomize builds, {report.resources} resources"
+    if report.problems:
+        _say(f"{len(report.problems)} problem(s) in {project} ({summary})")
+        raise typer.Exit(1)
+    typer.echo(f"{project}: valid ({summary})")
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
