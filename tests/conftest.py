@@ -70,3 +70,35 @@ def git(cwd: Path, *args: str) -> str:
 def tree_files(root: Path) -> set[str]:
     """Every file under ``root`` as a POSIX path, without the .git folder."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+
+class TemplateRepo:
+    """A copier template in a git repository of its own, released by tags (copier's tests/helpers.py pattern)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        git(path, "init", "-q", "-b", "main")
+
+    def write(self, files: dict[str, str]) -> TemplateRepo:
+        for rel, text in files.items():
+            target = self.path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        return self
+
+    def remove(self, *rels: str) -> TemplateRepo:
+        for rel in rels:
+            (self.path / rel).unlink()
+        return self
+
+    def release(self, tag: str) -> TemplateRepo:
+        git(self.path, "add", "-A")
+        git(self.path, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", f"release {tag}")
+        git(self.path, "tag", tag)
+        return self
+
+
+def commit_all(project: Path, message: str) -> None:
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=u", "-c", "user.email=u@example.org", "commit", "-qm", message)

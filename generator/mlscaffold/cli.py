@@ -118,6 +118,125 @@ def new(
 
 
 @app.command()
+def update(
+    project: Annotated[
+        Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
+    ] = Path("."),
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Answer new questions with their defaults; never prompt.")
+    ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer; repeatable.", show_default=False),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            metavar="SRC",
+            help="Template path or git URL [default: the recorded one; the bundled one for mlscaffold renders].",
+            show_default=False,
+        ),
+    ] = None,
+    vcs_ref: Annotated[
+        str | None,
+        typer.Option("--vcs-ref", metavar="REF", help="Git tag, branch or commit of --template.", show_default=False),
+    ] = None,
+    conflict: Annotated[
+        str,
+        typer.Option(
+            "--conflict",
+            metavar="inline|rej",
+            help="Leave conflicts as markers in the file (inline) or the template's hunks in FILE.rej (rej).",
+        ),
+    ] = "inline",
+    pretend: Annotated[
+        bool, typer.Option("--pretend", help="Write nothing; list what would change, per file.")
+    ] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="Allow a --template that runs tasks or migrations.")] = False,
+) -> None:
+    """Bring a generated project to the newest template version, keeping your edits.
+
+    Renders the new version once with the recorded answers and merges it into your branch with git (three-way,
+    from the last template render). Refuses uncommitted changes. Conflicts are listed and make the exit code 1.
+    """
+    from mlscaffold.errors import UserError
+    from mlscaffold.update import ACTION_HELP, update_project
+
+    if conflict not in ("inline", "rej"):
+        raise UserError(f"--conflict '{conflict}': choose inline or rej")
+    result = update_project(
+        project,
+        data=parse_data_args(data or []),
+        defaults=defaults,
+        template=template,
+        vcs_ref=vcs_ref,
+        conflict="rej" if conflict == "rej" else "inline",
+        pretend=pretend,
+        trust=trust,
+        progress=_say,
+    )
+    versions = f"{result.from_version} -> {result.to_version}"
+    if result.up_to_date and not result.via_copier:
+        typer.echo(f"{project}: already up to date with the template ({result.to_version})")
+        return
+    for change in result.changes:
+        typer.echo(f"  {change.action:13s} {change.path}  ({ACTION_HELP[change.action]})")
+    if result.pretend:
+        typer.echo(f"Would update {project} ({versions}): {len(result.changes)} file(s); nothing written.")
+        return
+    for reject in result.rejects:
+        _say(f"rejected hunks: {reject}")
+    if result.conflicts:
+        _say(f"conflict: {len(result.conflicts)} file(s) need your decision: {', '.join(result.conflicts)}")
+        _say("Resolve them (and review any .rej file), then 'git commit'; or 'git merge --abort' to undo the update.")
+        raise typer.Exit(1)
+    committed = f", committed as {result.commit[:12]}" if result.commit else ""
+    typer.echo(f"Updated {project} ({versions}){committed}.")
+
+
+@app.command()
+def check(
+    project: Annotated[
+        Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
+    ] = Path("."),
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template", metavar="SRC", help="Template to compare with [default: as update].", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Tell CI whether the project is behind the template or broken.
+
+    Exit 0: on the newest template version and valid. Exit 2: a newer template version exists. Exit 1: broken
+    (answers file missing, a merge in progress, conflict markers, or `mlscaffold validate` fails).
+    """
+    import json
+
+    from mlscaffold.check import check_project
+    from mlscaffold.errors import UserError
+    from mlscaffold.validate import schema_locations
+
+    if not project.is_dir():
+        raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
+    report = check_project(project.absolute(), template=template, locations=schema_locations(), progress=_say)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for problem in report.problems:
+            _say(problem)
+        if report.problems:
+            _say(f"{project}: broken ({len(report.problems)} problem(s))")
+        elif report.update_available:
+            typer.echo(f"{project}: update available: {report.current_version} -> {report.latest_version}")
+        else:
+            typer.echo(f"{project}: up to date ({report.current_version}) and valid")
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
 def validate(
     project: Annotated[
         Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)

@@ -26,6 +26,8 @@ from mlscaffold.gitutil import init_and_commit
 
 Progress = Callable[[str], None]
 ANSWERS_FILE = ".copier-answers.yml"
+#: The trailer that marks a commit holding a pristine render of the template (the base of the next update).
+TEMPLATE_TRAILER = "Mlscaffold-Template"
 ANSWERS_HEADER = "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
 
 _VALIDATION = re.compile(r"^Validation error for question '(?P<key>[^']+)': (?P<msg>.*)$", re.S)
@@ -79,11 +81,10 @@ def new_project(
 
     target = Path(dest).expanduser().absolute()
     check_destination(target)
-    bundled = template is None
-    src = str(tpl.bundled_template()) if template is None else _template_source(template)
-    config = tpl.read_config(src, vcs_ref)
+    source = Source.resolve(template, vcs_ref)
+    config = tpl.read_config(source.src, vcs_ref)
     answers = coerce(data or {}, tpl.questions(config)) if config is not None else dict(data or {})
-    if not defaults and not _stdin_is_terminal():
+    if not defaults and not stdin_is_terminal():
         missing = [q.name for q in tpl.questions(config or {}).values() if q.asked and q.name not in answers]
         if missing or config is None:
             raise UserError(
@@ -91,32 +92,72 @@ def new_project(
                 "pass --defaults, or give the answers with --data KEY=VALUE or --data-file FILE"
             )
 
-    scratch = Path(tempfile.mkdtemp(prefix="mlscaffold-new-"))
-    try:
-        if bundled:
-            # A plain copy of the template, so a source checkout renders its working tree (not its last tag).
-            src = str(_snapshot(Path(src), scratch / "template"))
-        render = scratch / "project"
+    with tempfile.TemporaryDirectory(prefix="mlscaffold-new-") as tmp:
+        render = Path(tmp) / "project"
         progress(f"Rendering the project into {target}")
-        _run_copy(src, render, answers, defaults=defaults, vcs_ref=vcs_ref, unsafe=bundled or trust)
-        recorded = _pin_source(render, version=__version__) if bundled else _read_answers(render)
+        recorded = render_template(
+            source, render, answers, scratch=Path(tmp), defaults=defaults, unsafe=source.bundled or trust
+        )
         commit = None
         if git:
             progress("Creating the git repository")
             commit = init_and_commit(
                 render,
-                f"Initial commit from mlscaffold {__version__}",
+                f"Initial commit from mlscaffold {__version__}\n\n{TEMPLATE_TRAILER}: {recorded.get('_commit', '')}",
                 fallback_name=str(recorded.get("author_name", "mlscaffold")),
                 fallback_email=str(recorded.get("author_email", "mlscaffold@localhost")),
             )
         files = sum(1 for p in render.rglob("*") if p.is_file() and ".git" not in p.relative_to(render).parts)
         _move_into_place(render, target)
-        return NewResult(path=target, files=files, answers=recorded, commit=commit)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    return NewResult(path=target, files=files, answers=recorded, commit=commit)
 
 
-def _stdin_is_terminal() -> bool:
+@dataclass(frozen=True)
+class Source:
+    """Where a render comes from: the bundled template, or a path / git URL (at ``vcs_ref``)."""
+
+    src: str
+    bundled: bool
+    vcs_ref: str | None = None
+
+    @classmethod
+    def resolve(cls, template: str | None, vcs_ref: str | None = None) -> Source:
+        if template is None:
+            return cls(str(tpl.bundled_template()), bundled=True, vcs_ref=vcs_ref)
+        return cls(_template_source(template), bundled=False, vcs_ref=vcs_ref)
+
+
+def render_template(
+    source: Source,
+    dst: Path,
+    answers: Mapping[str, Any],
+    *,
+    scratch: Path,
+    defaults: bool,
+    unsafe: bool,
+    user_defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Render ``source`` into the new directory ``dst``; return the answers it recorded.
+
+    A bundled render is made from a plain copy of the template (so a source checkout renders its working tree,
+    not its last tag) and records :data:`~mlscaffold.template.TEMPLATE_REPOSITORY` at this version's tag.
+    """
+    from mlscaffold import __version__
+
+    src = str(_snapshot(Path(source.src), scratch / "template-snapshot")) if source.bundled else source.src
+    _run_copy(
+        src,
+        dst,
+        dict(answers),
+        defaults=defaults,
+        vcs_ref=None if source.bundled else source.vcs_ref,
+        unsafe=unsafe,
+        user_defaults=dict(user_defaults or {}),
+    )
+    return _pin_source(dst, version=__version__) if source.bundled else read_answers(dst)
+
+
+def stdin_is_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
@@ -137,7 +178,16 @@ def _snapshot(root: Path, into: Path) -> Path:
     return into
 
 
-def _run_copy(src: str, dst: Path, data: dict[str, Any], *, defaults: bool, vcs_ref: str | None, unsafe: bool) -> None:
+def _run_copy(
+    src: str,
+    dst: Path,
+    data: dict[str, Any],
+    *,
+    defaults: bool,
+    vcs_ref: str | None,
+    unsafe: bool,
+    user_defaults: dict[str, Any],
+) -> None:
     from copier.errors import CopierError, InteractiveSessionError, UnsafeTemplateError
 
     try:
@@ -147,6 +197,7 @@ def _run_copy(src: str, dst: Path, data: dict[str, Any], *, defaults: bool, vcs_
                 src,
                 dst,
                 data=data,
+                user_defaults=user_defaults,
                 defaults=defaults,
                 vcs_ref=vcs_ref,
                 unsafe=unsafe,
@@ -161,12 +212,12 @@ def _run_copy(src: str, dst: Path, data: dict[str, Any], *, defaults: bool, vcs_
     except UnsafeTemplateError:
         raise UserError(f"--template '{src}' runs tasks or migrations: pass --trust if you trust it") from None
     except ValueError as exc:
-        raise _answer_error(exc) from None
+        raise answer_error(exc) from None
     except CopierError as exc:
         raise UserError(_first_line(str(exc)) or type(exc).__name__) from None
 
 
-def _answer_error(exc: ValueError) -> MlscaffoldError:
+def answer_error(exc: ValueError) -> MlscaffoldError:
     text = str(exc).strip()
     if match := _VALIDATION.match(text):
         return UserError(f"{match['key']}: {' '.join(match['msg'].split())}")
@@ -179,7 +230,7 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def _read_answers(project: Path) -> dict[str, Any]:
+def read_answers(project: Path) -> dict[str, Any]:
     path = project / ANSWERS_FILE
     if not path.is_file():
         return {}
@@ -189,7 +240,7 @@ def _read_answers(project: Path) -> dict[str, Any]:
 
 def _pin_source(project: Path, *, version: str) -> dict[str, Any]:
     """Record where the bundled template comes from: its release tag in the template repository."""
-    answers = _read_answers(project)
+    answers = read_answers(project)
     answers.pop("_commit", None)
     answers.pop("_src_path", None)
     pinned = {"_commit": f"v{version}", "_src_path": tpl.TEMPLATE_REPOSITORY, **answers}

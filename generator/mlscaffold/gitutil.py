@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlscaffold.errors import MlscaffoldError
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises with git's own message."""
+def run_git(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git args`` in ``cwd`` (with extra ``env``) and return the completed process, whatever its status."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            input=stdin,
+            env={**os.environ, **env} if env else None,
+        )
     except FileNotFoundError:
         raise MlscaffoldError("git is not installed: install git, or pass --no-git") from None
+
+
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises with git's own message."""
+    done = run_git(cwd, *args, env=env, stdin=stdin)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise MlscaffoldError(f"git {args[0]} failed in {cwd}: {message[-1] if message else done.returncode}")
@@ -22,19 +39,27 @@ def git(cwd: Path, *args: str) -> str:
 
 def config_value(cwd: Path, key: str) -> str:
     """A git config value as git sees it from ``cwd`` (empty when unset)."""
-    done = subprocess.run(["git", "config", "--get", key], cwd=cwd, capture_output=True, text=True, check=False)
-    return done.stdout.strip()
+    return run_git(cwd, "config", "--get", key).stdout.strip()
+
+
+def identity(cwd: Path, *, fallback_name: str, fallback_email: str) -> list[str]:
+    """``-c`` options giving git an identity when the machine has none configured (a fresh CI runner).
+
+    GIT_AUTHOR_*/GIT_COMMITTER_* variables, when set, still win over these.
+    """
+    options: list[str] = []
+    if not config_value(cwd, "user.name"):
+        options += ["-c", f"user.name={fallback_name}"]
+    if not config_value(cwd, "user.email"):
+        options += ["-c", f"user.email={fallback_email}"]
+    return options
 
 
 def init_and_commit(path: Path, message: str, *, fallback_name: str, fallback_email: str) -> str:
     """Make ``path`` a git repository with one commit holding every file; return the commit id."""
     branch = config_value(path, "init.defaultBranch") or "main"
     git(path, "init", "--quiet", f"--initial-branch={branch}")
-    identity: list[str] = []
-    if not config_value(path, "user.name"):
-        identity += ["-c", f"user.name={fallback_name}"]
-    if not config_value(path, "user.email"):
-        identity += ["-c", f"user.email={fallback_email}"]
+    who = identity(path, fallback_name=fallback_name, fallback_email=fallback_email)
     git(path, "add", "--all")
-    git(path, *identity, "commit", "--quiet", "--no-verify", "-m", message)
+    git(path, *who, "commit", "--quiet", "--no-verify", "-m", message)
     return git(path, "rev-parse", "HEAD").strip()
