@@ -93,10 +93,7 @@ def test_same_region_conflict_keeps_both_sides_and_exits_1(cli: Invoke, tpl: Tem
     assert result.code == 1
     assert "conflict: 1 file(s) need your decision: a.txt" in result.err
     text = (project / "a.txt").read_text()
-    assert (
-        "<<<<<<< HEAD\nline 10 by the user\n=======\nline 10 by the template\n>>>>>>> mlscaffold/template"
-        in text
-    )
+    assert "<<<<<<< HEAD\nline 10 by the user\n=======\nline 10 by the template\n>>>>>>> mlscaffold/template" in text
     assert git(project, "diff", "--name-only", "--diff-filter=U").split() == ["a.txt"]
     check = cli("check", project)
     assert check.code == 1
