@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Invoke, TemplateRepo, commit_all, git, tree_files
+from conftest import REPO, Invoke, TemplateRepo, commit_all, git, tree_files
 
 A_LINES = "".join(f"line {i}\n" for i in range(1, 21))
 V1 = {
@@ -320,3 +320,64 @@ def test_project_without_pristine_commit_updates_through_copier(cli: Invoke, tpl
     text = (dest / "a.txt").read_text()
     assert "line 2 by the user" in text and "line 18 from v2" in text
     assert answers(dest)["_commit"] == "v2.0.0"
+
+
+MIGRATIONS = REPO / "template" / "_migrations"
+
+
+def test_migration_renames_an_answer_and_moves_a_file(cli: Invoke, tmp_path: Path) -> None:
+    """v2 renames the answer `registry` to `model_registry` and moves conf/app.cfg to config/app.cfg, through the
+    migration scripts the real template ships; the user's answer and the user's edit of the moved file survive."""
+    scripts = {f"template/_migrations/{p.name}": p.read_text() for p in MIGRATIONS.glob("*.py")}
+    tpl = TemplateRepo(tmp_path / "tpl").write({
+        **scripts,
+        "copier.yml": "_subdirectory: template\n_exclude: [_migrations]\n"
+        "registry: {type: str, choices: [mlflow, none], default: mlflow}\n",
+        "template/{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers | to_nice_yaml }}",
+        "template/conf/app.cfg.jinja": "registry = {{ registry }}\n" + A_LINES,
+    }).release("v1.0.0")  # fmt: skip
+    project = tmp_path / "project"
+    assert cli("new", project, "--defaults", "--template", tpl.path, "-d", "registry=none").code == 0
+    (project / "conf" / "app.cfg").write_text("registry = none\n" + A_LINES.replace("line 3\n", "line 3 mine\n"))
+    commit_all(project, "user edit")
+
+    script = "{{ _copier_conf.src_path }}/template/_migrations"
+    before = "{{ _stage == 'before' }}"
+    v2_config = {
+        "_subdirectory": "template",
+        "_exclude": ["_migrations"],
+        "model_registry": {"type": "str", "choices": ["mlflow", "none"], "default": "mlflow"},
+        "_migrations": [
+            {"version": "v2.0.0", "when": before, "command": ["{{ _copier_python }}", f"{script}/{name}", *args]}
+            for name, args in (
+                ("rename_answer.py", ["registry", "model_registry"]),
+                ("move_path.py", ["conf/app.cfg", "config/app.cfg"]),
+            )
+        ],
+    }
+    v2_app = "registry = {{ model_registry }}\n" + A_LINES.replace("line 19\n", "line 19 v2\n")
+    tpl.remove("template/conf/app.cfg.jinja").write({
+        "copier.yml": yaml.safe_dump(v2_config, sort_keys=False),
+        "template/config/app.cfg.jinja": v2_app,
+    }).release("v2.0.0")  # fmt: skip
+
+    plain = tmp_path / "plain-copier"
+    subprocess.run(["git", "clone", "-q", str(project), str(plain)], check=True)
+    # Without trust, a template that runs migrations is refused and nothing changes.
+    refused = cli("update", project)
+    assert refused.code == 1 and "--trust" in refused.error_lines[0]
+    result = cli("update", project, "--trust")
+    assert result.code == 0, result.err
+    assert answers(project)["model_registry"] == "none" and "registry" not in answers(project)
+    assert not (project / "conf" / "app.cfg").exists()
+    moved = (project / "config" / "app.cfg").read_text()
+    assert "line 3 mine\n" in moved and "line 19 v2\n" in moved and moved.startswith("registry = none\n")
+    assert git(project, "status", "--porcelain") == ""
+
+    # Plain copier runs the same migrations from the same _migrations list.
+    subprocess.run(
+        [sys.executable, "-m", "copier", "update", "--trust", "--defaults"], cwd=plain, check=True, capture_output=True
+    )
+    assert answers(plain)["model_registry"] == "none"
+    moved = (plain / "config" / "app.cfg").read_text()
+    assert "line 3 mine\n" in moved and "line 19 v2\n" in moved

@@ -32,6 +32,7 @@ from mlscaffold.engine import (
 )
 from mlscaffold.errors import MlscaffoldError, UserError
 from mlscaffold.gitutil import git, identity, run_git
+from mlscaffold.migrate import Migration, Stage, pending, run_migrations
 
 Conflict = Literal["inline", "rej"]
 #: A ref to the newest template render (``refs/mlscaffold/template``), kept for the merge's conflict labels.
@@ -125,16 +126,26 @@ def update_project(
             )
         return _copier_update(root, recorded, source, data, defaults, conflict, pretend, trust, progress)
 
-    config = tpl.read_config(source.src, vcs_ref)
+    target = _target_version(source)
+    is_git_dir = not source.bundled and (Path(source.src) / ".git").exists()
+    config = tpl.read_config(source.src, target if is_git_dir else None)
     questions = tpl.questions(config) if config is not None else {}
     changes = coerce(data or {}, questions) if config is not None else dict(data or {})
-    kept = {k: v for k, v in recorded.items() if not k.startswith("_") and (not questions or k in questions)}
-    kept = {k: v for k, v in kept.items() if not questions or questions[k].asked}
-    interactive = not defaults and stdin_is_terminal()
     old_version = _version_of(recorded)
+    interactive = not defaults and stdin_is_terminal()
 
     with tempfile.TemporaryDirectory(prefix="mlscaffold-update-") as tmp:
         scratch = Path(tmp)
+        migrations = pending(config or {}, old_version, target)
+        if migrations and not (source.bundled or trust):
+            raise UserError(f"the template {source.src} runs migrations: pass --trust if you trust it")
+        migration_root = _materialize(source, target, scratch) if migrations else None
+        if migration_root is not None and not pretend:
+            progress(f"Running {len(migrations)} template migration(s) ({old_version} -> {target}), before stage")
+            if _migrate(root, migrations, "before", migration_root, recorded, old_version, target):
+                recorded = read_answers(root)
+        kept = {k: v for k, v in recorded.items() if not k.startswith("_") and (not questions or k in questions)}
+        kept = {k: v for k, v in kept.items() if not questions or questions[k].asked}
         render = scratch / "project"
         progress(f"Rendering the template with the recorded answers (was {old_version or 'unknown'})")
         new_recorded = render_template(
@@ -170,7 +181,64 @@ def update_project(
             return result
         progress(f"Merging the template's changes ({len(result.changes)} files) into your branch")
         _merge(root, base, pristine, result, who, conflict)
+        if migration_root is not None:
+            _migrate(
+                root, migrations, "after", migration_root, recorded, old_version, target, commit=not result.conflicts
+            )
     return result
+
+
+def _target_version(source: Source) -> str | None:
+    """The version an update goes to: this package's for the bundled template, else --vcs-ref or the newest tag."""
+    from mlscaffold.check import latest_version
+
+    if source.bundled:
+        return latest_version(source.src, bundled=True)
+    return source.vcs_ref or latest_version(source.src, bundled=False)
+
+
+def _materialize(source: Source, version: str | None, scratch: Path) -> Path:
+    """A directory holding the template at ``version``, for the migration scripts it ships."""
+    if source.bundled or (Path(source.src).is_dir() and not (Path(source.src) / ".git").exists()):
+        return Path(source.src)
+    into = scratch / "template-at-version"
+    args = ["clone", "--quiet", "--depth", "1", *(["--branch", version] if version else []), source.src, str(into)]
+    git(scratch, *args)
+    return into
+
+
+def _migrate(
+    root: Path,
+    migrations: list[Migration],
+    stage: Stage,
+    template_root: Path,
+    answers: Mapping[str, Any],
+    version_from: str | None,
+    version_to: str | None,
+    *,
+    commit: bool = True,
+) -> bool:
+    """Run one stage of migrations in the project; commit what they changed. True when something changed."""
+    ran = run_migrations(
+        migrations,
+        stage=stage,
+        project=root,
+        template_root=template_root,
+        answers={k: v for k, v in answers.items() if not k.startswith("_")},
+        version_from=version_from,
+        version_to=version_to,
+    )
+    if not ran or not git(root, "status", "--porcelain", "--untracked-files=all").strip():
+        return False
+    if commit:
+        who = identity(
+            root,
+            fallback_name=str(answers.get("author_name", "mlscaffold")),
+            fallback_email=str(answers.get("author_email", "mlscaffold@localhost")),
+        )
+        git(root, "add", "--all")
+        git(root, *who, "commit", "--quiet", "--no-verify", "-m", f"Run template migrations ({stage} {version_to})")
+    return True
 
 
 def source_for(recorded: Mapping[str, Any], template: str | None, vcs_ref: str | None) -> Source:
@@ -209,7 +277,7 @@ def _classify(root: Path, base: str, pristine: str, env: Mapping[str, str]) -> l
     for path, t in sorted(theirs.items()):
         u = ours.get(path)
         action: Action
-        if u is None:
+        if u is None or path == ANSWERS_FILE:  # the answers file always comes from the render
             action = {"A": "added", "D": "deleted"}.get(t, "updated")  # type: ignore[assignment]
         elif u == "D" and t == "D":
             continue
@@ -229,6 +297,8 @@ def _merge(root: Path, base: str, pristine: str, result: UpdateResult, who: list
     # Merged through a named ref, so conflict markers say where the other side comes from.
     git(root, "update-ref", f"refs/{PRISTINE_REF}", pristine)
     run_git(root, *who, "merge", "--no-ff", "--no-commit", "--no-edit", PRISTINE_REF)
+    if any(c.path == ANSWERS_FILE for c in result.changes):
+        git(root, "checkout", PRISTINE_REF, "--", ANSWERS_FILE)  # generated: never merged, always the render's
     for change in result.changes:
         if change.action == "kept-deleted":
             git(root, "rm", "--quiet", "--force", "--ignore-unmatch", "--", change.path)

@@ -1,0 +1,167 @@
+"""End to end, as a user: install the wheel, render offline, then run the generated project's own commands.
+
+Slow (each generated project builds its own virtual environment from the package registry): marked `slow`, run in
+CI. The renders come from the *installed wheel*, outside the source tree, with every proxy pointed at a closed port:
+rendering needs no network and no checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+OFFLINE = {var: "http://127.0.0.1:9" for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, (
+        f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def user_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh user's environment: no git identity, no proxies from this machine, no VIRTUAL_ENV."""
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH") and "proxy" not in k.lower()}
+    env |= {"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
+    return env
+
+
+@pytest.fixture(scope="module")
+def mlscaffold_bin(tmp_path_factory: pytest.TempPathFactory, user_env: dict[str, str]) -> Path:
+    """`mlscaffold` from a wheel built from this checkout and installed into a fresh virtual environment."""
+    work = tmp_path_factory.mktemp("wheel")
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(work), str(REPO)], cwd=work)
+    wheel = next(work.glob("mlscaffold-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "mlscaffold/_template/copier.yml" in names
+    assert any(n.startswith("mlscaffold/_template/template/src/") for n in names)
+    run([sys.executable, "-m", "venv", str(work / "venv")], cwd=work)
+    run([str(work / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)], cwd=work, env=user_env)
+    return work / "venv" / "bin" / "mlscaffold"
+
+
+def render_offline(mlscaffold_bin: Path, dest: Path, env: dict[str, str], *data: str) -> str:
+    args = [str(mlscaffold_bin), "new", str(dest), "--defaults", *(a for d in data for a in ("-d", d))]
+    return run(args, cwd=dest.parent, env=env | OFFLINE)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(url: str, body: object | None = None, timeout: float = 10) -> tuple[int, dict[str, object] | str]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            text = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        text, status = exc.read().decode(), exc.code
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def readme_predict_example(project: Path) -> dict[str, object]:
+    """The JSON body of the README's curl /predict example: the claim under test."""
+    readme = (project / "README.md").read_text()
+    match = re.search(r"curl -s http://127\.0\.0\.1:8000/predict .*?-d '(\{.*?\})'", readme, re.S)
+    assert match, "the README shows a curl /predict example"
+    body = json.loads(match.group(1))
+    assert isinstance(body, dict)
+    return body
+
+
+def test_default_project_from_the_wheel_works_on_day_one(
+    mlscaffold_bin: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "fraud-detector"
+    render_offline(mlscaffold_bin, project, user_env)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == "https://github.com/mlscaffold/mlscaffold.git"
+    assert run(["git", "rev-list", "--count", "HEAD"], cwd=project).strip() == "1"
+    assert run(["git", "status", "--porcelain"], cwd=project).strip() == ""
+
+    # The README's two set-up commands, then the rest of what it claims.
+    run(["make", "install", "pipeline"], cwd=project, env=user_env)
+    out = run(["make", "test"], cwd=project, env=user_env)
+    assert re.search(r"\b\d+ passed\b", out), out[-2000:]
+    run(["make", "lint"], cwd=project, env=user_env)
+    run(["make", "help"], cwd=project, env=user_env)
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"], cwd=project, env=user_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if http(f"{base}/readyz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
+            assert time.monotonic() < deadline, "the service did not get ready within 60 s"
+            time.sleep(0.5)
+        assert http(f"{base}/healthz")[0] == 200
+        record = readme_predict_example(project)
+        status, one = http(f"{base}/predict", record)
+        assert status == 200, one
+        assert isinstance(one, dict) and one["prediction"] in (0, 1) and 0.0 <= float(one["probability"]) <= 1.0
+        assert one["model_version"] == "1"
+        status, batch = http(f"{base}/predict", {"instances": [record, record]})
+        assert status == 200 and isinstance(batch, dict) and len(batch["predictions"]) == 2
+        status, bad = http(f"{base}/predict", {**record, "amount": "lots"})
+        assert status == 422 and "amount" in json.dumps(bad)
+        status, metrics = http(f"{base}/metrics")
+        assert status == 200 and "predict_requests_total" in str(metrics)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ("ml_framework=xgboost", "problem_type=regression", "model_registry=none"),
+        ("ml_framework=pytorch", "primary_metric=f1", "python_version=3.11"),
+    ],
+    ids=["xgboost-regression-files", "pytorch-classification-mlflow"],
+)
+def test_other_frameworks_install_test_and_run_their_pipeline(
+    mlscaffold_bin: Path, user_env: dict[str, str], tmp_path: Path, answers: tuple[str, ...]
+) -> None:
+    project = tmp_path / "project"
+    render_offline(mlscaffold_bin, project, user_env, *answers)
+    run(["make", "install", "pipeline"], cwd=project, env=user_env)
+    out = run(["make", "test"], cwd=project, env=user_env)
+    assert re.search(r"\b\d+ passed\b", out), out[-2000:]
+    assert "failed" not in out.splitlines()[-1]
