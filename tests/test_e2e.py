@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -165,3 +166,52 @@ def test_other_frameworks_install_test_and_run_their_pipeline(
     out = run(["make", "test"], cwd=project, env=user_env)
     assert re.search(r"\b\d+ passed\b", out), out[-2000:]
     assert "failed" not in out.splitlines()[-1]
+
+
+def build_newer_mlscaffold(tmp: Path, env: dict[str, str], version: str) -> Path:
+    """A newer release of mlscaffold: this checkout with another version and a template change, wheel-installed."""
+    src = tmp / "mlscaffold-newer"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "copier.yml"):
+        shutil.copy2(REPO / name, src / name)
+    for name in ("generator", "template"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    init = src / "generator" / "mlscaffold" / "__init__.py"
+    init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
+    with (src / "template" / "Makefile.jinja").open("a") as makefile:
+        makefile.write(f"\n# Added in mlscaffold {version}.\n")
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp), str(src)], cwd=tmp)
+    run([sys.executable, "-m", "venv", str(tmp / "venv-newer")], cwd=tmp)
+    wheel = next(tmp.glob(f"mlscaffold-{version}-*.whl"))
+    run([str(tmp / "venv-newer" / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)], cwd=tmp, env=env)
+    return tmp / "venv-newer" / "bin" / "mlscaffold"
+
+
+def test_newer_installed_mlscaffold_updates_an_older_project_offline(
+    mlscaffold_bin: Path, user_env: dict[str, str], tmp_path: Path, schema_dir: Path
+) -> None:
+    env = user_env | {"MLSCAFFOLD_SCHEMA_LOCATION": str(schema_dir)}
+    project = tmp_path / "project"
+    render_offline(mlscaffold_bin, project, env)
+    with (project / "README.md").open("a") as readme:
+        readme.write("\nOur team's notes.\n")
+    run(["git", "-c", "user.name=u", "-c", "user.email=u@example.org", "commit", "-qam", "notes"], cwd=project)
+    newer = build_newer_mlscaffold(tmp_path, env, "99.0.0")
+
+    def check(tool: Path) -> tuple[int, dict[str, object]]:
+        done = subprocess.run(
+            [str(tool), "check", str(project), "--json"], env=env | OFFLINE, capture_output=True, text=True
+        )
+        return done.returncode, json.loads(done.stdout)
+
+    assert check(mlscaffold_bin)[0] == 0
+    code, report = check(newer)
+    assert (code, report["update_available"], report["latest_version"]) == (2, True, "v99.0.0")
+
+    out = run([str(newer), "update", str(project)], cwd=tmp_path, env=env | OFFLINE)
+    assert "updated       Makefile" in out
+    assert "# Added in mlscaffold 99.0.0." in (project / "Makefile").read_text()
+    assert "Our team's notes." in (project / "README.md").read_text()
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v99.0.0"
+    assert run(["git", "status", "--porcelain"], cwd=project).strip() == ""
+    assert check(newer)[0] == 0
