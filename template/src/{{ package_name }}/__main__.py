@@ -1,0 +1,5 @@
+"""`python -m <package> STEP ...`"""
+
+from .cli import main
+
+raise SystemExit(main())
