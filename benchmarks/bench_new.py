@@ -38,7 +38,9 @@ def main() -> None:
         shutil.copy2(REPO / "copier.yml", template / "copier.yml")
         shutil.copytree(REPO / "template", template / "template", ignore=shutil.ignore_patterns("__pycache__"))
         cases = {
-            "copier copy --defaults": lambda out: [str(BIN / "copier"), "copy", "--quiet", "--defaults", str(template), out],
+            "copier copy --defaults": lambda out: [
+                str(BIN / "copier"), "copy", "--quiet", "--defaults", str(template), out,
+            ],
             "mlscaffold new --defaults --no-git --template": lambda out: [
                 str(BIN / "mlscaffold"), "new", out, "--defaults", "--no-git", "--template", str(template),
             ],
