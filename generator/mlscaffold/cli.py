@@ -114,7 +114,7 @@ def new(
     typer.echo(f"  cd {_shown(result.path)}")
     typer.echo("  make install pipeline   # set up .venv, then validate, train, evaluate, gate and register")
     typer.echo("  make test               # the project's own test suite")
-    typer.echo("  make serve              # serve the champion model on http://127.0.0.1:8000")
+    typer.echo("  make serve              # serve the champion model (the project README says how to call it)")
 
 
 @app.command()
