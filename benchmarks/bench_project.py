@@ -43,12 +43,9 @@ def main() -> None:
             pipeline.append(make("pipeline", project))
             tests.append(make("test", project))
     print(f"answers: {' '.join(args.data) or 'defaults'}; {args.runs} runs; median wall time")
-    print(
-        f"  make pipeline (clean state)  {statistics.median(pipeline):6.1f} s   (runs: {', '.join(f'{t:.1f}' for t in pipeline)})"
-    )
-    print(
-        f"  make test                    {statistics.median(tests):6.1f} s   (runs: {', '.join(f'{t:.1f}' for t in tests)})"
-    )
+    for name, values in (("make pipeline (clean state)", pipeline), ("make test", tests)):
+        runs = ", ".join(f"{t:.1f}" for t in values)
+        print(f"  {name:28s} {statistics.median(values):6.1f} s   (runs: {runs})")
 
 
 if __name__ == "__main__":
