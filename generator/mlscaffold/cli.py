@@ -183,6 +183,8 @@ def update(
     for change in result.changes:
         typer.echo(f"  {change.action:13s} {change.path}  ({ACTION_HELP[change.action]})")
     if result.pretend:
+        if result.migrations:
+            typer.echo(f"  ({result.migrations} template migration(s) would run first; their changes are not listed)")
         typer.echo(f"Would update {project} ({versions}): {len(result.changes)} file(s); nothing written.")
         return
     for reject in result.rejects:

@@ -67,6 +67,7 @@ class UpdateResult:
     commit: str | None = None
     pretend: bool = False
     via_copier: bool = False
+    migrations: int = 0
 
     @property
     def up_to_date(self) -> bool:
@@ -165,7 +166,7 @@ def update_project(
             env |= {"GIT_OBJECT_DIRECTORY": str(scratch / "objects"), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
         git(root, f"--work-tree={render}", "add", "--all", env=env)
         tree = git(root, "write-tree", env=env).strip()
-        result = UpdateResult(from_version=old_version, to_version=new_version, pretend=pretend)
+        result = UpdateResult(old_version, new_version, pretend=pretend, migrations=len(migrations))
         if tree == git(root, "rev-parse", f"{base}^{{tree}}").strip():
             return result
         who = identity(
