@@ -1,0 +1,256 @@
+"""Helpers of the scanner and pod-policy tests: the scanners' paths, renders built with `make manifests`, and a
+walk over every pod spec a rendered resource carries (Deployments, Argo Rollouts, Argo Workflows templates,
+Argo Rollouts analysis jobs), whether or not a scanner looks inside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlscaffold.answers import parse_data_args
+from mlscaffold.engine import new_project
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS_DIR = REPO / ".ci-tools"
+
+# Each scanner: the environment variable .ci/run sets (from .ci/install-scanners), and where that script puts it.
+TOOLS = {
+    "checkov": ("MLSCAFFOLD_CHECKOV", TOOLS_DIR / "checkov" / "bin" / "checkov"),
+    "hadolint": ("MLSCAFFOLD_HADOLINT", TOOLS_DIR / "scan" / "bin" / "hadolint"),
+    "zizmor": ("MLSCAFFOLD_ZIZMOR", TOOLS_DIR / "scan" / "bin" / "zizmor"),
+    "actionlint": ("MLSCAFFOLD_ACTIONLINT", TOOLS_DIR / "scan" / "bin" / "actionlint"),
+    "shellcheck": ("MLSCAFFOLD_SHELLCHECK", TOOLS_DIR / "scan" / "bin" / "shellcheck"),
+}
+
+
+def tool(name: str) -> str:
+    """The path of a scanner. Missing: a failure in CI (CI set), a skip with the reason on a laptop."""
+    var, default = TOOLS[name]
+    path = os.environ.get(var) or (str(default) if default.is_file() else shutil.which(name))
+    if path and Path(path).is_file():
+        return path
+    message = f"{name} not found (${var} or {default}): run .ci/install-scanners"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is not on PATH: the manifests cannot be built")
+        pytest.skip("kubectl is not on PATH: the manifests cannot be built")
+    return path
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
+
+
+def render(dest: Path, answers: dict[str, str]) -> Path:
+    args = [f"{key}={value}" for key, value in answers.items()]
+    new_project(dest, data=parse_data_args(args), defaults=True, git=False)
+    return dest
+
+
+def build_manifests(project: Path) -> Path:
+    """`make manifests` in the render (the generated project's own target): every Kustomize folder, built."""
+    kubectl()
+    done = run(["make", "--no-print-directory", "manifests"], cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return project / "build" / "manifests"
+
+
+def load_docs(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if isinstance(doc, dict)]
+
+
+def built_docs(project: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every resource of every built folder, and of the deploy/ files no kustomization builds (Argo CD)."""
+    out = []
+    for path in sorted((project / "build" / "manifests").glob("*.yaml")):
+        out += [(path.name, doc) for doc in load_docs(path)]
+    for path in sorted((project / "deploy" / "argocd").rglob("*.yaml")):
+        out += [(str(path.relative_to(project)), doc) for doc in load_docs(path)]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pod specs, wherever a resource keeps them
+
+
+@dataclass
+class Pod:
+    """One pod a resource creates: its pod-level fields and its containers (with the volumes they can mount)."""
+
+    where: str
+    serving: bool  # a long-running server: it must have probes
+    security_context: dict[str, Any]
+    containers: list[dict[str, Any]]
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    spec: dict[str, Any] = field(default_factory=dict)
+    managed: bool = False  # a controller picks its image and file system (Argo Events): settings only
+
+
+def _pod_from_spec(where: str, spec: dict[str, Any], serving: bool) -> Pod:
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    return Pod(where, serving, spec.get("securityContext") or {}, containers, spec.get("volumes") or [], spec)
+
+
+def _workflow_pods(where: str, wf_spec: dict[str, Any]) -> Iterator[Pod]:
+    """Argo Workflows: each container/script/containerSet template is a pod; workflow-level volumes and security
+    context apply to every pod; a resource template's manifest may carry pods of its own."""
+    wf_context = wf_spec.get("securityContext") or {}
+    wf_volumes = wf_spec.get("volumes") or []
+    for template in wf_spec.get("templates") or []:
+        name = f"{where}.templates[{template.get('name')}]"
+        context = {**wf_context, **(template.get("securityContext") or {})}
+        volumes = [*wf_volumes, *(template.get("volumes") or [])]
+        containers: list[dict[str, Any]] = []
+        for key in ("container", "script"):
+            if isinstance(template.get(key), dict):
+                containers.append(template[key])
+        if isinstance(template.get("containerSet"), dict):
+            containers += template["containerSet"].get("containers") or []
+        containers += [*(template.get("initContainers") or []), *(template.get("sidecars") or [])]
+        spec = {
+            key: template.get(key, wf_spec.get(key))
+            for key in ("automountServiceAccountToken", "hostNetwork", "podSpecPatch")
+        }
+        if containers:
+            yield Pod(name, False, context, containers, volumes, spec)
+        elif isinstance(template.get("resource"), dict):
+            # The executor pod of a resource template: Argo's own image; its pod-level context is still ours.
+            yield Pod(name + ".resource", False, context, [], volumes, spec)
+            manifest = template["resource"].get("manifest")
+            if isinstance(manifest, str):
+                for doc in yaml.safe_load_all(manifest):
+                    if isinstance(doc, dict):
+                        yield from pods_of(f"{name}.resource.manifest", doc)
+
+
+def pods_of(where: str, doc: dict[str, Any]) -> Iterator[Pod]:
+    kind = doc.get("kind")
+    meta = doc.get("metadata") or {}
+    name = f"{where}:{kind}/{meta.get('name') or meta.get('generateName')}"
+    spec = doc.get("spec") or {}
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Rollout"):
+        template_spec = (spec.get("template") or {}).get("spec")
+        if template_spec:
+            yield _pod_from_spec(name, template_spec, serving=kind in ("Deployment", "StatefulSet", "Rollout"))
+    elif kind == "CronJob":
+        yield _pod_from_spec(name, spec["jobTemplate"]["spec"]["template"]["spec"], serving=False)
+    elif kind == "Pod":
+        yield _pod_from_spec(name, spec, serving=False)
+    elif kind in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate"):
+        yield from _workflow_pods(name, spec)
+    elif kind == "CronWorkflow":
+        yield from _workflow_pods(name, spec.get("workflowSpec") or {})
+    elif kind in ("EventSource", "Sensor"):
+        # Argo Events runs each as a Deployment whose pod it builds from spec.template (one container).
+        template = spec.get("template") or {}
+        container = {"name": kind.lower(), **(template.get("container") or {})}
+        yield Pod(
+            name,
+            False,
+            template.get("securityContext") or {},
+            [container],
+            template.get("volumes") or [],
+            template,
+            managed=True,
+        )
+        for trigger in spec.get("triggers") or []:
+            source = ((trigger.get("template") or {}).get("k8s") or {}).get("source") or {}
+            if isinstance(source.get("resource"), dict):
+                yield from pods_of(f"{name}.triggers", source["resource"])
+    elif kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
+        for metric in spec.get("metrics") or []:
+            job = ((metric.get("provider") or {}).get("job") or {}).get("spec")
+            if job:
+                yield _pod_from_spec(f"{name}.metrics[{metric.get('name')}]", job["template"]["spec"], serving=False)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The pod policy (what checkov's Kubernetes checks ask of a Deployment, for every pod)
+
+
+def _has_tag(image: str) -> bool:
+    last = image.rsplit("/", 1)[-1]
+    return "@sha256:" in image or (":" in last and not last.endswith(":latest"))
+
+
+def violations(pod: Pod) -> list[str]:
+    out: list[str] = []
+
+    def bad(message: str) -> None:
+        out.append(f"{pod.where}: {message}")
+
+    ctx = pod.security_context
+    spec = pod.spec
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            bad(f"{key} is set")
+    if spec.get("podSpecPatch"):
+        bad("an Argo podSpecPatch (the policy cannot see through it)")
+    if pod.serving and spec.get("automountServiceAccountToken") is not False:
+        bad("a server pod mounts a service account token (automountServiceAccountToken: false)")
+    if not pod.containers and not ctx:
+        bad("no pod securityContext")
+    mountable = {v.get("name"): v for v in pod.volumes}
+    for volume in pod.volumes:
+        if "hostPath" in volume:
+            bad(f"volume {volume.get('name')} is a hostPath")
+    if ctx.get("runAsUser") == 0:
+        bad("pod runs as user 0")
+    for container in pod.containers:
+        cname = f"container {container.get('name') or '(main)'}"
+        sc = container.get("securityContext") or {}
+
+        def setting(key: str, sc: dict[str, Any] = sc) -> Any:
+            return sc.get(key, ctx.get(key))
+
+        if setting("runAsNonRoot") is not True:
+            bad(f"{cname}: runAsNonRoot is not true")
+        if setting("runAsUser") == 0:
+            bad(f"{cname}: runs as user 0")
+        if (setting("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+            bad(f"{cname}: seccompProfile is not RuntimeDefault")
+        if sc.get("privileged"):
+            bad(f"{cname}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            bad(f"{cname}: allowPrivilegeEscalation is not false")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            bad(f"{cname}: readOnlyRootFilesystem is not true")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            bad(f"{cname}: capabilities do not drop ALL")
+        if caps.get("add"):
+            bad(f"{cname}: adds capabilities {caps['add']}")
+        resources = container.get("resources") or {}
+        for kind in ("requests", "limits"):
+            for res in ("cpu", "memory"):
+                if res not in (resources.get(kind) or {}):
+                    bad(f"{cname}: no {res} {kind[:-1]}")
+        if pod.managed:
+            continue
+        image = str(container.get("image") or "")
+        if not _has_tag(image):
+            bad(f"{cname}: image {image!r} has no pinned tag")
+        # A read-only root filesystem: the writable temp directory is a mounted emptyDir.
+        mounts = {m.get("mountPath"): m.get("name") for m in container.get("volumeMounts") or []}
+        if "emptyDir" not in mountable.get(mounts.get("/tmp"), {}):
+            bad(f"{cname}: /tmp is not a mounted emptyDir")
+        if pod.serving:
+            for probe in ("livenessProbe", "readinessProbe"):
+                if not container.get(probe):
+                    bad(f"{cname}: no {probe}")
+    return out
