@@ -135,9 +135,37 @@ def read_metrics(settings: Settings) -> dict[str, float]:
     return metrics
 
 
-def gate(settings: Settings, params: Params) -> str:
-    """Pass when the primary metric meets the threshold and is not worse than the champion's."""
+def champion_on_same_data(
+    settings: Settings, params: Params, data: Path | None = None
+) -> tuple[Any, dict[str, float], str] | None:
+    """The registered champion and its metrics on the challenger's evaluation data (the held-out split of the
+    same data file), with where they come from. Falls back to the metrics recorded at registration when the
+    champion cannot score this data (for example after a schema change). None when there is no champion."""
     from . import registry
+    from .data import split
+    from .evaluate import compute_metrics
+
+    champion = registry.get_champion(settings)
+    if champion is None:
+        return None
+    try:
+        loaded = registry.load_champion(settings)
+        if loaded is None:
+            return None
+        bundle, champion = loaded
+        frame, _, _ = _load_valid(settings, params, data)
+        _, test_frame = split(frame, params)
+        return champion, compute_metrics(bundle, test_frame, params.target), "on the same data"
+    except StepError:
+        raise
+    except Exception as exc:  # an old bundle that cannot score this data: compare with what was recorded
+        _note(f"cannot score champion v{champion.version} on this data ({exc}): using its recorded metrics")
+        return champion, dict(champion.metrics), "as recorded"
+
+
+def gate(settings: Settings, params: Params, data: Path | None = None) -> str:
+    """Pass when the primary metric meets the threshold and the challenger is not worse than the champion,
+    both scored on the same evaluation data."""
     from .evaluate import is_worse, meets_threshold
 
     metric, threshold = params.primary_metric, params.metric_threshold
@@ -148,23 +176,30 @@ def gate(settings: Settings, params: Params) -> str:
     relation = ">=" if params.higher_is_better else "<="
     if not meets_threshold(metric, value, threshold):
         raise QualityGateError(f"{metric}={value:.4f} does not meet the threshold {relation} {threshold}")
-    champion = registry.get_champion(settings)
-    if champion is not None and metric in champion.metrics:
-        best = champion.metrics[metric]
+    found = champion_on_same_data(settings, params, data)
+    if found is not None and metric in found[1]:
+        champion, champion_metrics, how = found
+        best = champion_metrics[metric]
         if is_worse(metric, value, best):
-            raise QualityGateError(f"{metric}={value:.4f} is worse than champion v{champion.version} ({best:.4f})")
-        versus = f" and is not worse than champion v{champion.version} ({best:.4f})"
+            raise QualityGateError(
+                f"{metric}={value:.4f} is worse than champion v{champion.version} ({best:.4f} {how})"
+            )
+        versus = f" and is not worse than champion v{champion.version} ({best:.4f} {how})"
     else:
         versus = " (no champion yet)"
     return f"passed: {metric}={value:.4f} meets the threshold {relation} {threshold}{versus}"
 
 
-def register(settings: Settings, params: Params) -> str:
+def register(settings: Settings, params: Params, data: Path | None = None) -> str:
+    """Register the challenger; it becomes champion only when it beats the champion on the same data."""
     from . import registry
 
     if not settings.bundle_path.is_file():
         raise StepError(f"no trained model at {_show(settings.bundle_path)}: run the train step first")
-    result = registry.register(settings.bundle_path, read_metrics(settings), params, settings)
+    metrics = read_metrics(settings)
+    found = champion_on_same_data(settings, params, data)
+    champion_metrics = found[1] if found is not None else None
+    result = registry.register(settings.bundle_path, metrics, params, settings, champion_metrics=champion_metrics)
     version = result.version
     if result.promoted:
         role = (
@@ -178,21 +213,85 @@ def register(settings: Settings, params: Params) -> str:
     return f"registered {version.name} v{version.version} ({role}) in the {registry.location(settings)}"
 
 
-def drift(settings: Settings, params: Params, current: Path | None = None, reference: Path | None = None) -> str:
-    """Write the drift report; raise DriftDetectedError (exit code 3) when the data drifted."""
+def promote(settings: Settings, version: str) -> str:
+    """Make a registered version the champion (the old one becomes `previous-champion`)."""
+    from . import registry
+
+    try:
+        champion, previous = registry.promote(version, settings)
+    except registry.RegistryError as exc:
+        raise StepError(str(exc)) from None
+    was = f" (was v{previous.version})" if previous is not None else ""
+    return f"champion is now {champion.name} v{champion.version}{was}: restart the servers to load it"
+
+
+def rollback(settings: Settings) -> str:
+    """Move the champion alias back to the previous champion."""
+    from . import registry
+
+    try:
+        restored, demoted = registry.rollback(settings)
+    except registry.RegistryError as exc:
+        raise StepError(str(exc)) from None
+    return (
+        f"rolled back: champion is {restored.name} v{restored.version} again (was v{demoted.version}): "
+        "restart the servers to load it"
+    )
+
+
+def current_window(settings: Settings, params: Params, current: Path | None) -> tuple[Any, Path]:
+    """The current data: a CSV, a prediction log (JSONL file or a folder of them), or by default the
+    serving prediction log when it exists, else the training data itself."""
     from .data import load_data
-    from .drift import detect_drift
+    from .prediction_log import read_window
+
+    if current is None:
+        log = settings.prediction_log_path
+        if log is not None and (log.is_file() or log.with_name(log.name + ".1").is_file()):
+            current = log
+        else:
+            current = resolve_data(settings, params)
+    if current.is_dir() or current.suffix in (".jsonl", ".ndjson"):
+        if not (current.exists() or current.with_name(current.name + ".1").exists()):
+            raise StepError(f"prediction log not found: {_show(current)}")
+        window_rows = int(params.drift.get("window_rows", 0)) or None
+        return read_window(current, window_rows), current
+    return load_data(current), current
+
+
+def drift(
+    settings: Settings,
+    params: Params,
+    current: Path | None = None,
+    reference: Path | None = None,
+    pushgateway: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Write the drift report (JSON) and its metrics (Prometheus text); push them to a Pushgateway when one is
+    given; raise DriftDetectedError (exit code 3) when the data drifted."""
+    from .data import load_data
+    from .drift import detect_drift, push, to_prometheus
     from .schema import load_schema
 
     reference_path = resolve_data(settings, params, reference)
-    current_path = current or reference_path
+    current_frame, current_path = current_window(settings, params, current)
     schema = load_schema(settings.schema_path, params.target)
-    report = detect_drift(load_data(reference_path), load_data(current_path), schema, params.drift)
+    report = detect_drift(load_data(reference_path), current_frame, schema, params.drift)
     report |= {"reference": str(reference_path), "current": str(current_path)}
     settings.drift_report_path.parent.mkdir(parents=True, exist_ok=True)
     settings.drift_report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    settings.drift_metrics_path.write_bytes(to_prometheus(report))
     where = f"report: {_show(settings.drift_report_path)}"
+    if pushgateway:
+        try:
+            push(report, pushgateway, labels or {})
+            where += f", pushed to {pushgateway}"
+        except OSError as exc:
+            _note(f"[drift] could not push the metrics to {pushgateway}: {exc}")
     if report["drift"]:
         drifted = ", ".join(report["drifted_features"])
         raise DriftDetectedError(f"{len(report['drifted_features'])} feature(s) drifted: {drifted} ({where})")
+    if report["status"] == "insufficient_data":
+        minimum = report["thresholds"]["min_current_rows"]
+        return f"not judged: {report['current_rows']} rows in {_show(current_path)} < {minimum} ({where})"
     return f"no drift: {_show(current_path)} vs {_show(reference_path)} ({where})"
