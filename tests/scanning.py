@@ -62,6 +62,14 @@ def render(dest: Path, answers: dict[str, str]) -> Path:
     return dest
 
 
+def render_all(tmp_path_factory: pytest.TempPathFactory, renders: dict[str, dict[str, str]]) -> dict[str, Path]:
+    """Render each answer set into a temp dir of its own and build its manifests; name -> project."""
+    projects = {name: render(tmp_path_factory.mktemp(name) / "project", answers) for name, answers in renders.items()}
+    for project in projects.values():
+        build_manifests(project)
+    return projects
+
+
 def build_manifests(project: Path) -> Path:
     """`make manifests` in the render (the generated project's own target): every Kustomize folder, built."""
     kubectl()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scanning import Pod, build_manifests, load_docs, pods_of, render, violations
+from scanning import Pod, load_docs, pods_of, render_all, violations
 from scanning import built_docs as _built_docs
 
 # Every deployment strategy, both registries (a PVC-backed one), GPU and drift on and off.
@@ -26,12 +26,7 @@ RENDERS = {
 
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = {}
-    for name, answers in RENDERS.items():
-        project = render(tmp_path_factory.mktemp(name) / "project", answers)
-        build_manifests(project)
-        out[name] = project
-    return out
+    return render_all(tmp_path_factory, RENDERS)
 
 
 @functools.cache

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from mlscaffold.validate import validate_project
-from scanning import REPO, build_manifests, load_docs, render, run, tool
+from scanning import REPO, load_docs, render_all, run, tool
 
 # Strategies, environments (with and without dev: direct deploy vs promotion only) spread over the providers.
 RENDERS: dict[str, dict[str, str]] = {
@@ -53,12 +53,7 @@ SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = {}
-    for name, answers in RENDERS.items():
-        project = render(tmp_path_factory.mktemp(name) / "project", answers)
-        build_manifests(project)
-        out[name] = project
-    return out
+    return render_all(tmp_path_factory, RENDERS)
 
 
 def _rollouts_as_deployments(projects: dict[str, Path], dest: Path) -> int:

@@ -25,6 +25,16 @@ app = typer.Typer(
 
 EXIT_INTERRUPTED = 130
 
+# Options that several commands share, declared once.
+ProjectArgument = Annotated[
+    Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
+]
+VcsRefOption = Annotated[
+    str | None,
+    typer.Option("--vcs-ref", metavar="REF", help="Git tag, branch or commit of --template.", show_default=False),
+]
+TrustOption = Annotated[bool, typer.Option("--trust", help="Allow a --template that runs tasks or migrations.")]
+
 
 def _say(message: str) -> None:
     typer.echo(message, err=True)
@@ -80,12 +90,9 @@ def new(
             show_default=False,
         ),
     ] = None,
-    vcs_ref: Annotated[
-        str | None,
-        typer.Option("--vcs-ref", metavar="REF", help="Git tag, branch or commit of --template.", show_default=False),
-    ] = None,
+    vcs_ref: VcsRefOption = None,
     no_git: Annotated[bool, typer.Option("--no-git", help="Do not make the project a git repository.")] = False,
-    trust: Annotated[bool, typer.Option("--trust", help="Allow a --template that runs tasks or migrations.")] = False,
+    trust: TrustOption = False,
 ) -> None:
     """Render a new ML project repository into DEST.
 
@@ -119,9 +126,7 @@ def new(
 
 @app.command()
 def update(
-    project: Annotated[
-        Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
-    ] = Path("."),
+    project: ProjectArgument = Path("."),
     defaults: Annotated[
         bool, typer.Option("--defaults", help="Answer new questions with their defaults; never prompt.")
     ] = False,
@@ -138,10 +143,7 @@ def update(
             show_default=False,
         ),
     ] = None,
-    vcs_ref: Annotated[
-        str | None,
-        typer.Option("--vcs-ref", metavar="REF", help="Git tag, branch or commit of --template.", show_default=False),
-    ] = None,
+    vcs_ref: VcsRefOption = None,
     conflict: Annotated[
         str,
         typer.Option(
@@ -153,7 +155,7 @@ def update(
     pretend: Annotated[
         bool, typer.Option("--pretend", help="Write nothing; list what would change, per file.")
     ] = False,
-    trust: Annotated[bool, typer.Option("--trust", help="Allow a --template that runs tasks or migrations.")] = False,
+    trust: TrustOption = False,
 ) -> None:
     """Bring a generated project to the newest template version, keeping your edits.
 
@@ -199,9 +201,7 @@ def update(
 
 @app.command()
 def check(
-    project: Annotated[
-        Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
-    ] = Path("."),
+    project: ProjectArgument = Path("."),
     template: Annotated[
         str | None,
         typer.Option(
@@ -240,9 +240,7 @@ def check(
 
 @app.command()
 def validate(
-    project: Annotated[
-        Path, typer.Argument(metavar="PROJECT", help="Project directory [default: .].", show_default=False)
-    ] = Path("."),
+    project: ProjectArgument = Path("."),
     schema_location: Annotated[
         list[str] | None,
         typer.Option(
