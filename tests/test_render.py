@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import tree_files
+from conftest import Invoke, tree_files
 from matrix import as_data_args, pairwise
 from mlscaffold.answers import parse_data_args
 from mlscaffold.engine import new_project
@@ -114,3 +114,25 @@ def test_answers_with_quotes_and_colons_stay_valid_toml_and_yaml(tmp_path: Path,
     assert parses(project) == []
     assert [str(p) for p in validate_project(project, [str(schema_dir)]).problems] == []
     assert 'O\'Brien "Fraud": Detector #1' in (project / "README.md").read_text()
+
+
+def test_a_typo_in_a_rendered_manifest_fails_validate_naming_file_document_and_field(
+    cli: Invoke, tmp_path: Path, schema_dir: Path
+) -> None:
+    project = render(tmp_path)
+    rollout = project / "deploy" / "k8s" / "base" / "rollout.yaml"
+    rollout.write_text(rollout.read_text().replace("          image: ", "          imagee: oops\n          image: ", 1))
+    workflow = project / "deploy" / "argo-workflows" / "training-workflowtemplate.yaml"
+    workflow.write_text(workflow.read_text().replace("      container:\n", "      contaner: {}\n      container:\n", 1))
+    result = cli("validate", project, "--schema-location", schema_dir)
+    assert result.code == 1
+    builds = ", ".join(f"deploy/k8s/overlays/{env}" for env in ("dev", "prod", "staging"))
+    assert (
+        "deploy/k8s/base/rollout.yaml: spec.template.spec.containers[0].imagee: unknown field (Rollout/fraud-detector) "
+        f"[built by {builds}]"
+    ) in result.err.splitlines()
+    assert (
+        "deploy/argo-workflows/training-workflowtemplate.yaml: spec.templates[1].contaner: unknown field "
+        "(WorkflowTemplate/fraud-detector-training) [built by deploy/argo-workflows]"
+    ) in result.err.splitlines()
+    assert "2 problem(s)" in result.err

@@ -123,7 +123,19 @@ def test_valid_project_has_no_problems(project: Path, schema_dir: Path) -> None:
     assert report.resources == 4  # Deployment + Service from the build, WorkflowTemplate, AnalysisTemplate
 
 
-def test_typo_in_a_core_kind_names_overlay_doc_and_field(project: Path, schema_dir: Path) -> None:
+def test_typo_in_a_core_kind_names_its_file_field_and_the_build(project: Path, schema_dir: Path) -> None:
+    edit(project, "deploy/k8s/base/deployment.yaml", "image: example", "imagee: x\n          image: example")
+    assert lines(project, schema_dir) == [
+        "deploy/k8s/base/deployment.yaml: spec.template.spec.containers[0].imagee: unknown field (Deployment/web) "
+        "[built by deploy/k8s/overlays/dev]"
+    ]
+
+
+def test_a_built_resource_without_a_unique_source_is_named_by_build_and_document(
+    project: Path, schema_dir: Path
+) -> None:
+    # The same resource declared twice (here: a stray copy outside the build) cannot be traced to one file.
+    (project / "deploy" / "copy.yaml").write_text((project / "deploy/k8s/base/deployment.yaml").read_text())
     edit(project, "deploy/k8s/base/deployment.yaml", "image: example", "imagee: x\n          image: example")
     found = lines(project, schema_dir)
     assert len(found) == 1

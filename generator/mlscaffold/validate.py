@@ -90,6 +90,8 @@ def validate_project(
         p.parent for p in root.rglob("Kustomization") if _kept(p, root)
     }
     roots = sorted(_kustomize_roots(kustomize_dirs, parsed))
+    origins = _resource_origins(root, parsed, kustomize_dirs)
+    built_by: dict[Problem, list[str]] = {}
     progress(f"Checking {len(files)} YAML files and building {len(roots)} Kustomize roots")
     for kdir in roots:
         docs, error = _kustomize_build(kdir)
@@ -99,7 +101,21 @@ def validate_project(
             continue
         resources_checked += len(docs)
         for index, doc in enumerate(docs):
-            problems += _validate_resource(doc, where, index, store)
+            found = _validate_resource(doc, where, index, store)
+            key = _identity(doc)
+            source = origins.get(key, []) if key is not None else []
+            if len(source) == 1:  # report the file the resource comes from, and the build that showed it
+                source_path, source_doc = source[0]
+                found = [Problem(source_path, source_doc, p.field, p.message) for p in found]
+            for problem in found:
+                built_by.setdefault(problem, []).append(where)
+    for problem, builds in built_by.items():
+        shown = (
+            problem
+            if problem.path in builds
+            else Problem(problem.path, problem.doc, problem.field, f"{problem.message} [built by {', '.join(builds)}]")
+        )
+        problems.append(shown)
     for path, docs in sorted(parsed.items()):
         where = _rel(path, root)
         ci = _ci_kind(path, root)
@@ -166,6 +182,37 @@ def _kustomize_roots(dirs: set[Path], parsed: dict[Path, list[Any]]) -> set[Path
                         if target.is_dir():
                             included.add(target)
     return {d for d in dirs if d.resolve() not in included}
+
+
+def _identity(doc: Any) -> tuple[str, str] | None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict):
+        return None
+    return str(doc.get("kind")), str(doc["metadata"].get("name"))
+
+
+def _resource_origins(
+    root: Path, parsed: dict[Path, list[Any]], kustomize_dirs: set[Path]
+) -> dict[tuple[str, str], list[tuple[str, int | None]]]:
+    """(kind, name) -> the files and documents that declare it, patches left out: where a built resource began."""
+    patches: set[Path] = set()
+    for kdir in kustomize_dirs:
+        for name in KUSTOMIZATION_FILES:
+            for doc in parsed.get(kdir / name, []):
+                if not isinstance(doc, dict):
+                    continue
+                for entry in [*(doc.get("patches") or []), *(doc.get("patchesStrategicMerge") or [])]:
+                    target = entry.get("path") if isinstance(entry, dict) else entry
+                    if isinstance(target, str):
+                        patches.add((kdir / target).resolve())
+    origins: dict[tuple[str, str], list[tuple[str, int | None]]] = {}
+    for path, docs in parsed.items():
+        if path.resolve() in patches or path.name in KUSTOMIZATION_FILES:
+            continue
+        for index, doc in enumerate(docs):
+            key = _identity(doc)
+            if key is not None and "apiVersion" in doc:
+                origins.setdefault(key, []).append((_rel(path, root), index if len(docs) > 1 else None))
+    return origins
 
 
 def _kustomize_build(kdir: Path) -> tuple[list[Any], str | None]:
