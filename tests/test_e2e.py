@@ -148,6 +148,39 @@ def test_default_project_from_the_wheel_works_on_day_one(
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
 
+    # The rest of what the README and `make help` claim.
+    assert "roc_auc" in run(["make", "metrics"], cwd=project, env=user_env)
+    assert re.search(r"SUCCESS|\bpassed\b", run(["make", "test-alerts"], cwd=project, env=user_env))
+    run(["make", "data"], cwd=project, env=user_env)
+    drift = subprocess.run(["make", "drift"], cwd=project, env=user_env, capture_output=True, text=True, timeout=300)
+    assert drift.returncode != 0, "data/current.csv is the shifted sample: drift must be detected"
+    assert json.loads((project / "artifacts" / "drift.json").read_text())["drift"] is True
+    run(["make", "format"], cwd=project, env=user_env)
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project).strip() == ""
+    wait_for_http(["make", "mlflow-ui", f"MLFLOW_PORT={free_port()}"], project, user_env, path="/", seconds=180)
+
+
+def wait_for_http(cmd: list[str], cwd: Path, env: dict[str, str], path: str, seconds: float) -> None:
+    """Start a server with `cmd`, wait until GET `path` answers 200 on the port it was given, then stop it."""
+    port = next(arg.split("=", 1)[1] for arg in cmd if arg.endswith(tuple("0123456789")) and "PORT=" in arg)
+    server = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                if http(f"http://127.0.0.1:{port}{path}", timeout=5)[0] == 200:
+                    return
+            except OSError:
+                pass
+            assert server.poll() is None, f"{' '.join(cmd)} exited {server.returncode}"
+            assert time.monotonic() < deadline, f"{' '.join(cmd)}: no answer on :{port}{path} within {seconds} s"
+            time.sleep(1)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
 
 @pytest.mark.parametrize(
     "answers",
