@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlscaffold.engine import ANSWERS_FILE, read_answers
 from mlscaffold.gitutil import run_git
+from mlscaffold.template import is_git_url
 from mlscaffold.validate import SKIPPED_DIRS, validate_project
 
 EXIT_OK, EXIT_BROKEN, EXIT_BEHIND = 0, 1, 2
@@ -62,7 +63,7 @@ def latest_version(src: str, bundled: bool) -> str | None:
         from mlscaffold import __version__
 
         return f"v{__version__}"
-    if "://" in src or src.startswith("git@"):
+    if is_git_url(src):
         done = run_git(Path.cwd(), "ls-remote", "--tags", "--refs", src)
         tags = [line.split("refs/tags/", 1)[-1] for line in done.stdout.splitlines()]
     else:

@@ -163,7 +163,7 @@ def stdin_is_terminal() -> bool:
 
 def _template_source(template: str) -> str:
     """Local template paths become absolute (copier records them literally); URLs pass through."""
-    if "://" in template or template.startswith(("git@", "gh:", "gl:")):
+    if tpl.is_git_url(template):
         return template
     path = Path(template).expanduser()
     if not path.is_dir():

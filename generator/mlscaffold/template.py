@@ -39,13 +39,14 @@ class Question:
     asked: bool
 
 
-def _is_git_url(src: str) -> bool:
+def is_git_url(src: str) -> bool:
+    """A remote template (a URL, scp-style ``git@host:path`` or copier's ``gh:``/``gl:`` shortcuts), not a path."""
     return "://" in src or src.startswith(("git@", "gh:", "gl:"))
 
 
 def read_config(src: str, vcs_ref: str | None = None) -> dict[str, Any] | None:
     """The template's copier.yml as a mapping, or None when ``src`` is remote (copier checks it after cloning)."""
-    if _is_git_url(src):
+    if is_git_url(src):
         return None
     root = Path(src)
     if vcs_ref:
