@@ -7,6 +7,7 @@ rendering needs no network and no checkout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,9 +15,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,22 +119,8 @@ def test_default_project_from_the_wheel_works_on_day_one(
     run(["make", "help"], cwd=project, env=user_env)
 
     port = free_port()
-    server = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"], cwd=project, env=user_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http(f"{base}/readyz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-            assert time.monotonic() < deadline, "the service did not get ready within 60 s"
-            time.sleep(0.5)
+    with running(["make", "serve", f"PORT={port}"], project, user_env, ready=f"{base}/readyz", seconds=60):
         assert http(f"{base}/healthz")[0] == 200
         record = readme_predict_example(project)
         status, one = http(f"{base}/predict", record)
@@ -144,9 +133,6 @@ def test_default_project_from_the_wheel_works_on_day_one(
         assert status == 422 and "amount" in json.dumps(bad)
         status, metrics = http(f"{base}/metrics")
         assert status == 200 and "predict_requests_total" in str(metrics)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
     # The rest of what the README and `make help` claim.
     assert "roc_auc" in run(["make", "metrics"], cwd=project, env=user_env)
@@ -157,29 +143,35 @@ def test_default_project_from_the_wheel_works_on_day_one(
     assert json.loads((project / "artifacts" / "drift.json").read_text())["drift"] is True
     run(["make", "format"], cwd=project, env=user_env)
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project).strip() == ""
-    wait_for_http(["make", "mlflow-ui", f"MLFLOW_PORT={free_port()}"], project, user_env, path="/", seconds=180)
+    mlflow_port = free_port()
+    mlflow_ui = ["make", "mlflow-ui", f"MLFLOW_PORT={mlflow_port}"]
+    with running(mlflow_ui, project, user_env, ready=f"http://127.0.0.1:{mlflow_port}/", seconds=180):
+        pass
 
 
-def wait_for_http(cmd: list[str], cwd: Path, env: dict[str, str], path: str, seconds: float) -> None:
-    """Start a server with `cmd`, wait until GET `path` answers 200 on the port it was given, then stop it."""
-    port = next(arg.split("=", 1)[1] for arg in cmd if arg.endswith(tuple("0123456789")) and "PORT=" in arg)
-    server = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                if http(f"http://127.0.0.1:{port}{path}", timeout=5)[0] == 200:
-                    return
-            except OSError:
-                pass
-            assert server.poll() is None, f"{' '.join(cmd)} exited {server.returncode}"
-            assert time.monotonic() < deadline, f"{' '.join(cmd)}: no answer on :{port}{path} within {seconds} s"
-            time.sleep(1)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+@contextlib.contextmanager
+def running(cmd: list[str], cwd: Path, env: dict[str, str], ready: str, seconds: float) -> Iterator[None]:
+    """Run a server with `cmd` until GET `ready` answers 200 (or fail, with its output), then stop it after."""
+    with tempfile.TemporaryFile() as output:
+        server = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + seconds
+            while True:
+                try:
+                    if http(ready, timeout=5)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    output.seek(0)
+                    pytest.fail(f"{' '.join(cmd)}: {ready} not ready in {seconds} s\n{output.read().decode()[-3000:]}")
+                time.sleep(0.5)
+            yield
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
 
 
 @pytest.mark.parametrize(
