@@ -6,12 +6,13 @@ Nothing here prints or imports a CLI library: progress goes through a callback, 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,29 +189,36 @@ def _run_copy(
     unsafe: bool,
     user_defaults: dict[str, Any],
 ) -> None:
+    with copier_errors(src):
+        run_copy(
+            src,
+            dst,
+            data=data,
+            user_defaults=user_defaults,
+            defaults=defaults,
+            vcs_ref=vcs_ref,
+            unsafe=unsafe,
+            quiet=True,
+            cleanup_on_error=True,
+        )
+
+
+@contextlib.contextmanager
+def copier_errors(src: str) -> Iterator[None]:
+    """Run a copier call quietly and turn the errors it raises on bad input into one-line :class:`UserError`."""
     from copier.errors import CopierError, InteractiveSessionError, UnsafeTemplateError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            run_copy(
-                src,
-                dst,
-                data=data,
-                user_defaults=user_defaults,
-                defaults=defaults,
-                vcs_ref=vcs_ref,
-                unsafe=unsafe,
-                quiet=True,
-                cleanup_on_error=True,
-            )
+            yield
     except InteractiveSessionError:
         raise UserError(
             "cannot ask the questions: standard input is not a terminal; "
             "pass --defaults, or give the answers with --data KEY=VALUE or --data-file FILE"
         ) from None
     except UnsafeTemplateError:
-        raise UserError(f"--template '{src}' runs tasks or migrations: pass --trust if you trust it") from None
+        raise UserError(f"the template '{src}' runs tasks or migrations: pass --trust if you trust it") from None
     except ValueError as exc:
         raise answer_error(exc) from None
     except CopierError as exc:

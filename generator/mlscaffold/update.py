@@ -13,7 +13,6 @@ A project without a pristine commit (made by plain ``copier copy``) is updated t
 from __future__ import annotations
 
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from mlscaffold.engine import (
     ANSWERS_FILE,
     TEMPLATE_TRAILER,
     Source,
-    answer_error,
+    copier_errors,
     read_answers,
     render_template,
     stdin_is_terminal,
@@ -145,8 +144,11 @@ def update_project(
             progress(f"Running {len(migrations)} template migration(s) ({old_version} -> {target}), before stage")
             if _migrate(root, migrations, "before", migration_root, recorded, old_version, target):
                 recorded = read_answers(root)
-        kept = {k: v for k, v in recorded.items() if not k.startswith("_") and (not questions or k in questions)}
-        kept = {k: v for k, v in kept.items() if not questions or questions[k].asked}
+        kept = {  # the recorded answers the new version still asks (settings and computed values dropped)
+            k: v
+            for k, v in recorded.items()
+            if not k.startswith("_") and (not questions or (k in questions and questions[k].asked))
+        }
         render = scratch / "project"
         progress(f"Rendering the template with the recorded answers (was {old_version or 'unknown'})")
         new_recorded = render_template(
@@ -334,34 +336,23 @@ def _copier_update(
 ) -> UpdateResult:
     """Projects without a pristine commit: ``copier update`` re-renders the old and new versions from ``source``."""
     from copier import run_update
-    from copier.errors import CopierError, UnsafeTemplateError
 
     config = tpl.read_config(source.src, source.vcs_ref)
     changes = coerce(data or {}, tpl.questions(config)) if config is not None else dict(data or {})
     progress(f"No pristine template commit: updating through copier from {source.src}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            run_update(
-                str(root),
-                data=changes,
-                defaults=defaults or not stdin_is_terminal(),
-                vcs_ref=source.vcs_ref,
-                conflict=conflict,
-                overwrite=True,
-                skip_answered=True,
-                pretend=pretend,
-                unsafe=trust,
-                quiet=True,
-            )
-    except UnsafeTemplateError:
-        raise UserError(
-            f"the template at {source.src} runs tasks or migrations: pass --trust if you trust it"
-        ) from None
-    except ValueError as exc:
-        raise answer_error(exc) from None
-    except CopierError as exc:
-        raise UserError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+    with copier_errors(source.src):
+        run_update(
+            str(root),
+            data=changes,
+            defaults=defaults or not stdin_is_terminal(),
+            vcs_ref=source.vcs_ref,
+            conflict=conflict,
+            overwrite=True,
+            skip_answered=True,
+            pretend=pretend,
+            unsafe=trust,
+            quiet=True,
+        )
     after = read_answers(root)
     result = UpdateResult(_version_of(recorded), _version_of(after), pretend=pretend, via_copier=True)
     if pretend:

@@ -168,19 +168,24 @@ def _ci_kind(path: Path, root: Path) -> str | None:
 # Kustomize
 
 
-def _kustomize_roots(dirs: set[Path], parsed: dict[Path, list[Any]]) -> set[Path]:
-    """The kustomization directories no other kustomization includes: the ones to build."""
-    included: set[Path] = set()
+def _kustomizations(dirs: set[Path], parsed: dict[Path, list[Any]]) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each kustomization document, with the directory it is in."""
     for kdir in dirs:
         for name in KUSTOMIZATION_FILES:
             for doc in parsed.get(kdir / name, []):
-                if not isinstance(doc, dict):
-                    continue
-                for key in ("resources", "components", "bases"):
-                    for entry in doc.get(key) or []:
-                        target = (kdir / str(entry)).resolve()
-                        if target.is_dir():
-                            included.add(target)
+                if isinstance(doc, dict):
+                    yield kdir, doc
+
+
+def _kustomize_roots(dirs: set[Path], parsed: dict[Path, list[Any]]) -> set[Path]:
+    """The kustomization directories no other kustomization includes: the ones to build."""
+    included: set[Path] = set()
+    for kdir, doc in _kustomizations(dirs, parsed):
+        for key in ("resources", "components", "bases"):
+            for entry in doc.get(key) or []:
+                target = (kdir / str(entry)).resolve()
+                if target.is_dir():
+                    included.add(target)
     return {d for d in dirs if d.resolve() not in included}
 
 
@@ -195,15 +200,11 @@ def _resource_origins(
 ) -> dict[tuple[str, str], list[tuple[str, int | None]]]:
     """(kind, name) -> the files and documents that declare it, patches left out: where a built resource began."""
     patches: set[Path] = set()
-    for kdir in kustomize_dirs:
-        for name in KUSTOMIZATION_FILES:
-            for doc in parsed.get(kdir / name, []):
-                if not isinstance(doc, dict):
-                    continue
-                for entry in [*(doc.get("patches") or []), *(doc.get("patchesStrategicMerge") or [])]:
-                    target = entry.get("path") if isinstance(entry, dict) else entry
-                    if isinstance(target, str):
-                        patches.add((kdir / target).resolve())
+    for kdir, doc in _kustomizations(kustomize_dirs, parsed):
+        for entry in [*(doc.get("patches") or []), *(doc.get("patchesStrategicMerge") or [])]:
+            target = entry.get("path") if isinstance(entry, dict) else entry
+            if isinstance(target, str):
+                patches.add((kdir / target).resolve())
     origins: dict[tuple[str, str], list[tuple[str, int | None]]] = {}
     for path, docs in parsed.items():
         if path.resolve() in patches or path.name in KUSTOMIZATION_FILES:
