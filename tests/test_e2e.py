@@ -201,8 +201,8 @@ def build_newer_mlscaffold(tmp: Path, env: dict[str, str], version: str) -> Path
         shutil.copy2(REPO / name, src / name)
     for name in ("generator", "template"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    init = src / "generator" / "mlscaffold" / "__init__.py"
-    init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
+    version_file = src / "generator" / "mlscaffold" / "_version.py"
+    version_file.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', version_file.read_text()))
     with (src / "template" / "Makefile.jinja").open("a") as makefile:
         makefile.write(f"\n# Added in mlscaffold {version}.\n")
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp), str(src)], cwd=tmp)

@@ -226,19 +226,25 @@ def test_dirty_tree_is_refused(cli: Invoke, tpl: TemplateRepo, project: Path, di
 def test_interrupted_update_leaves_the_repository_as_it_was(
     cli: Invoke, tpl: TemplateRepo, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlscaffold.update as update
+    import mlscaffold.merge as merge
 
     tpl.write({"template/n.txt": "n\n"}).release("v2.0.0")
     before = git_state(project)
+    real_git = merge.git
 
-    def interrupted(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
+    def interrupted(repo: Path, *args: str, **kwargs: object) -> str:
+        if args[:2] == ("update-ref", "-m"):  # after the work tree was written, before the branch moves
+            assert (project / "n.txt").exists()
+            raise KeyboardInterrupt
+        return real_git(repo, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(update, "_merge", interrupted)
+    monkeypatch.setattr(merge, "git", interrupted)
     result = cli("update", project)
     assert result.code == 130
     assert head(project) == before[0]
-    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "for-each-ref") == before[1]
+    assert git(project, "status", "--porcelain", "--ignored") == ""
+    assert not (project / "n.txt").exists()
     monkeypatch.undo()
     assert cli("update", project).code == 0
     assert (project / "n.txt").exists()
@@ -281,6 +287,7 @@ def test_check_exit_codes(cli: Invoke, tpl: TemplateRepo, project: Path) -> None
         "latest_version": "v1.0.0",
         "update_available": False,
         "problems": [],
+        "unverified": [],
         "valid": True,
     }
     tpl.write({"template/n.txt": "n\n"}).release("v1.1.0")

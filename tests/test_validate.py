@@ -176,8 +176,9 @@ def test_custom_resource_without_a_schema_is_an_error(project: Path, tmp_path_fa
     empty = tmp_path_factory.mktemp("no-schemas")
     found = [str(p) for p in validate_project(project, [str(empty)]).problems]
     assert found == [
-        f"deploy/rollouts/analysis.yaml: (document): no schema for argoproj.io/v1alpha1 AnalysisTemplate "
-        f"(looked in: {empty}) (AnalysisTemplate/success-rate)"
+        f"deploy/rollouts/analysis.yaml: (document): cannot validate: no schema for argoproj.io/v1alpha1 "
+        f"AnalysisTemplate (looked in: {empty}); pass --schema-location DIR or set MLSCAFFOLD_SCHEMA_LOCATION "
+        "(AnalysisTemplate/success-rate)"
     ]
 
 

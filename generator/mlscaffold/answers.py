@@ -1,4 +1,5 @@
-"""Answers from the command line (``--data KEY=VALUE``, ``--data-file``), checked before anything is rendered.
+"""Answers: from the command line (``--data KEY=VALUE``, ``--data-file``), checked before anything is rendered, and
+the answers file a render records (``.copier-answers.yml``).
 
 copier ignores an unknown key silently and reports a bad type with a bare Python error; here every such mistake
 becomes a :class:`UserError` naming the key, the bad value and what would be valid.
@@ -15,6 +16,8 @@ import yaml
 from mlscaffold.errors import UserError
 from mlscaffold.template import Question
 
+ANSWERS_FILE = ".copier-answers.yml"
+ANSWERS_HEADER = "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
@@ -135,3 +138,29 @@ def _kind(value: object) -> str:
     if isinstance(value, dict):
         return "mapping"
     return "list" if isinstance(value, list) else type(value).__name__
+
+
+def parse_answers(text: str) -> dict[str, Any]:
+    """The mapping an answers file holds (empty when it holds none)."""
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    return dict(loaded) if isinstance(loaded, dict) else {}
+
+
+def read_answers(project: Path) -> dict[str, Any]:
+    """The answers recorded in ``project`` (empty when it has no answers file)."""
+    path = project / ANSWERS_FILE
+    return parse_answers(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def write_answers(project: Path, answers: Mapping[str, Any]) -> None:
+    body = yaml.safe_dump(dict(answers), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    (project / ANSWERS_FILE).write_text(ANSWERS_HEADER + body, encoding="utf-8")
+
+
+def version_of(answers: Mapping[str, Any]) -> str | None:
+    """The template version the answers record (``_commit``)."""
+    commit = answers.get("_commit")
+    return str(commit) if commit is not None else None

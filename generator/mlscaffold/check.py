@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
-from mlscaffold.engine import ANSWERS_FILE, read_answers
+from mlscaffold.answers import ANSWERS_FILE, read_answers
+from mlscaffold.errors import MlscaffoldError
 from mlscaffold.gitutil import run_git
-from mlscaffold.template import is_git_url
+from mlscaffold.template import source_for
 from mlscaffold.validate import SKIPPED_DIRS, validate_project
+from mlscaffold.versions import latest_version, parse_version
 
 EXIT_OK, EXIT_BROKEN, EXIT_BEHIND = 0, 1, 2
 _MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.M)
@@ -31,45 +31,21 @@ class CheckReport:
     latest_version: str | None
     update_available: bool
     problems: list[str] = field(default_factory=list)
+    #: Resources that could not be validated because their schemas are missing (not the project's fault).
+    unverified: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unverified
 
     @property
     def exit_code(self) -> int:
-        if self.problems:
+        if not self.valid:
             return EXIT_BROKEN
         return EXIT_BEHIND if self.update_available else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "valid": self.valid}
-
-
-def parse_version(text: str | None) -> Version | None:
-    """A template version from a tag or a ``git describe`` string (``v0.2.0``, ``v0.2.0-3-gabc123``)."""
-    if not text:
-        return None
-    try:
-        return Version(text)
-    except InvalidVersion:
-        match = re.match(r"^v?(\d+(?:\.\d+)*)", text)
-        return Version(match.group(1)) if match else None
-
-
-def latest_version(src: str, bundled: bool) -> str | None:
-    """The newest release of the template: this package's own version, or the highest ``vX.Y.Z`` tag of ``src``."""
-    if bundled:
-        from mlscaffold import __version__
-
-        return f"v{__version__}"
-    if is_git_url(src):
-        done = run_git(Path.cwd(), "ls-remote", "--tags", "--refs", src)
-        tags = [line.split("refs/tags/", 1)[-1] for line in done.stdout.splitlines()]
-    else:
-        tags = run_git(Path(src), "tag", "--list").stdout.split()
-    versions = [(v, t) for t in tags if (v := parse_version(t)) is not None and not v.is_prerelease]
-    return max(versions)[1] if versions else None
 
 
 def check_project(
@@ -79,8 +55,6 @@ def check_project(
     locations: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> CheckReport:
-    from mlscaffold.update import source_for
-
     answers = read_answers(root)
     problems: list[str] = []
     if not (root / ANSWERS_FILE).is_file():
@@ -88,16 +62,26 @@ def check_project(
     if run_git(root, "rev-parse", "-q", "--verify", "MERGE_HEAD").returncode == 0:
         problems.append(".git: a template update or merge is in progress: resolve the conflicts and commit")
     problems += _conflict_markers(root)
-    problems += [str(p) for p in validate_project(root, locations, progress=progress).problems]
+    report = validate_project(root, locations, progress=progress)
+    unverified = [str(p) for p in report.problems if p.missing_schema]
+    problems += [str(p) for p in report.problems if not p.missing_schema]
     current = answers.get("_commit")
     latest = None
     if answers:
         source = source_for(answers, template, None)
-        latest = latest_version(source.src, source.bundled)
+        try:
+            latest = latest_version(source)
+        except MlscaffoldError as exc:
+            problems.append(f"template: {exc}")
+        else:
+            if latest is None:
+                problems.append(
+                    f"template: {source.src} has no release tags (vX.Y.Z): cannot tell whether the project is behind"
+                )
     newer = parse_version(latest)
     now = parse_version(str(current) if current is not None else None)
     behind = newer is not None and (now is None or newer > now)
-    return CheckReport(str(root), str(current) if current is not None else None, latest, behind, problems)
+    return CheckReport(str(root), str(current) if current is not None else None, latest, behind, problems, unverified)
 
 
 def _conflict_markers(root: Path) -> list[str]:

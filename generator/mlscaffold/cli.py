@@ -1,7 +1,12 @@
-"""The ``mlscaffold`` command line: switches and exit codes only; the work lives in :mod:`mlscaffold.engine`."""
+"""The ``mlscaffold`` command line: switches and exit codes only; the work lives in the engine modules.
+
+None of the modules imported here imports copier, Hera or kubernetes-validate at import time, so ``--help`` and
+``--version`` start as fast as Typer does.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -10,9 +15,13 @@ from typing import Annotated
 
 import typer
 
-from mlscaffold import __version__
+from mlscaffold._version import __version__
 from mlscaffold.answers import load_data_file, parse_data_args
-from mlscaffold.errors import MlscaffoldError
+from mlscaffold.check import check_project
+from mlscaffold.engine import new_project
+from mlscaffold.errors import MlscaffoldError, UserError
+from mlscaffold.update import ACTION_HELP, UpdateResult, update_project
+from mlscaffold.validate import schema_locations, validate_project
 
 app = typer.Typer(
     name="mlscaffold",
@@ -99,8 +108,6 @@ def new(
     Asks for every answer not given (or takes defaults with --defaults), then renders the project, makes it a git
     repository with one commit, and prints the next steps. Bad answers are reported before anything is written.
     """
-    from mlscaffold.engine import new_project
-
     answers = load_data_file(data_file) if data_file is not None else {}
     answers.update(parse_data_args(data or []))
     started = time.perf_counter()
@@ -156,15 +163,24 @@ def update(
         bool, typer.Option("--pretend", help="Write nothing; list what would change, per file.")
     ] = False,
     trust: TrustOption = False,
+    rebuild_base: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-base",
+            help="Render the project's recorded version again as the merge base (after a rebase or squash-merge "
+            "dropped the last template render from the history).",
+        ),
+    ] = False,
+    allow_downgrade: Annotated[
+        bool, typer.Option("--allow-downgrade", help="Allow --vcs-ref to name a version older than the project's.")
+    ] = False,
 ) -> None:
     """Bring a generated project to the newest template version, keeping your edits.
 
     Renders the new version once with the recorded answers and merges it into your branch with git (three-way,
     from the last template render). Refuses uncommitted changes. Conflicts are listed and make the exit code 1.
+    On any failure the project is left exactly as it was.
     """
-    from mlscaffold.errors import UserError
-    from mlscaffold.update import ACTION_HELP, update_project
-
     if conflict not in ("inline", "rej"):
         raise UserError(f"--conflict '{conflict}': choose inline or rej")
     result = update_project(
@@ -176,27 +192,45 @@ def update(
         conflict="rej" if conflict == "rej" else "inline",
         pretend=pretend,
         trust=trust,
+        rebuild_base=rebuild_base,
+        allow_downgrade=allow_downgrade,
         progress=_say,
     )
+    _report_update(project, result)
+
+
+def _report_update(project: Path, result: UpdateResult) -> None:
     versions = f"{result.from_version} -> {result.to_version}"
+    via = " through copier update" if result.via_copier else ""
     if result.up_to_date and not result.via_copier:
         typer.echo(f"{project}: already up to date with the template ({result.to_version})")
         return
     for change in result.changes:
-        typer.echo(f"  {change.action:13s} {change.path}  ({ACTION_HELP[change.action]})")
+        typer.echo(f"  {change.action:13s} {change}  ({ACTION_HELP[change.action]})")
     if result.pretend:
-        if result.migrations:
-            typer.echo(f"  ({result.migrations} template migration(s) would run first; their changes are not listed)")
-        typer.echo(f"Would update {project} ({versions}): {len(result.changes)} file(s); nothing written.")
+        blocked = sum(c.action == "blocked" for c in result.changes)
+        refusal = f"; the update would refuse: {blocked} file(s) of yours in the way" if blocked else ""
+        typer.echo(
+            f"Would update {project}{via} ({versions}): {len(result.changes)} file(s){refusal}; nothing written."
+        )
         return
     for reject in result.rejects:
         _say(f"rejected hunks: {reject}")
     if result.conflicts:
         _say(f"conflict: {len(result.conflicts)} file(s) need your decision: {', '.join(result.conflicts)}")
-        _say("Resolve them (and review any .rej file), then 'git commit'; or 'git merge --abort' to undo the update.")
+        if result.via_copier:
+            _say("Resolve them, then commit; or 'git reset --hard && git clean -fd' to undo the update.")
+        elif result.rejects:
+            _say(
+                "Each file holds your version; apply the template's hunks from its .rej by hand, 'git add' the file, "
+                "then 'git commit'; or 'git merge --abort' to undo the whole update."
+            )
+        else:
+            _say("Resolve them, 'git add' each, then 'git commit'; or 'git merge --abort' to undo the whole update.")
         raise typer.Exit(1)
     committed = f", committed as {result.commit[:12]}" if result.commit else ""
-    typer.echo(f"Updated {project} ({versions}){committed}.")
+    rebuilt = " (merge base re-established)" if result.rebuilt_base else ""
+    typer.echo(f"Updated {project}{via} ({versions}){rebuilt}{committed}.")
 
 
 @app.command()
@@ -209,28 +243,37 @@ def check(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    schema_location: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schema-location",
+            metavar="LOC",
+            help="As for validate: where custom-resource schemas are; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Tell CI whether the project is behind the template or broken.
 
     Exit 0: on the newest template version and valid. Exit 2: a newer template version exists. Exit 1: broken
     (answers file missing, a merge in progress, conflict markers, or `mlscaffold validate` fails).
     """
-    import json
-
-    from mlscaffold.check import check_project
-    from mlscaffold.errors import UserError
-    from mlscaffold.validate import schema_locations
-
     if not project.is_dir():
         raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
-    report = check_project(project.absolute(), template=template, locations=schema_locations(), progress=_say)
+    locations = schema_locations(schema_location or [])
+    report = check_project(project.absolute(), template=template, locations=locations, progress=_say)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        for problem in report.problems:
+        for problem in [*report.problems, *report.unverified]:
             _say(problem)
         if report.problems:
             _say(f"{project}: broken ({len(report.problems)} problem(s))")
+        elif report.unverified:
+            _say(
+                f"{project}: not verified: {len(report.unverified)} resource(s) have no schema here (the schema "
+                "locations are missing or unreachable, not the project): pass --schema-location DIR"
+            )
         elif report.update_available:
             typer.echo(f"{project}: update available: {report.current_version} -> {report.latest_version}")
         else:
@@ -256,9 +299,6 @@ def validate(
 
     Prints one line per problem (path[:doc]: field.path: message) and exits 1 when there is any.
     """
-    from mlscaffold.errors import UserError
-    from mlscaffold.validate import schema_locations, validate_project
-
     if not project.is_dir():
         raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
     report = validate_project(project, schema_locations(schema_location or []), progress=_say)

@@ -13,26 +13,46 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from copier import run_copy
-
+from mlscaffold import pristine
 from mlscaffold import template as tpl
-from mlscaffold.answers import coerce
+from mlscaffold._version import __version__
+from mlscaffold.answers import coerce, read_answers, write_answers
 from mlscaffold.errors import MlscaffoldError, UserError
-from mlscaffold.gitutil import init_and_commit
+from mlscaffold.gitutil import git, identity, init_repository, tree_of
+from mlscaffold.template import Source
 
 Progress = Callable[[str], None]
-ANSWERS_FILE = ".copier-answers.yml"
-#: The trailer that marks a commit holding a pristine render of the template (the base of the next update).
-TEMPLATE_TRAILER = "Mlscaffold-Template"
-ANSWERS_HEADER = "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
 
 _VALIDATION = re.compile(r"^Validation error for question '(?P<key>[^']+)': (?P<msg>.*)$", re.S)
 _CHOICE = re.compile(r"^Invalid choice for '(?P<key>[^']+)': '(?P<value>.*)' is not in (?P<valid>.*)$", re.S)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What a render takes from the command line, shared by ``new``, ``update`` and the copier fallback."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    defaults: bool = False
+    template: str | None = None
+    vcs_ref: str | None = None
+    trust: bool = False
+    progress: Progress = _quiet
+
+    @property
+    def interactive(self) -> bool:
+        return not self.defaults and stdin_is_terminal()
+
+    def unsafe(self, source: Source) -> bool:
+        """copier runs tasks and migrations of the bundled template, or of one the user trusts."""
+        return source.bundled or self.trust
 
 
 @dataclass(frozen=True)
@@ -43,10 +63,6 @@ class NewResult:
     files: int
     answers: dict[str, Any]
     commit: str | None
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def check_destination(dest: Path) -> None:
@@ -78,13 +94,12 @@ def new_project(
     its default instead of prompting. Without ``template`` the template bundled with mlscaffold is used, and the
     answers file records :data:`~mlscaffold.template.TEMPLATE_REPOSITORY` at the tag of this version.
     """
-    from mlscaffold import __version__
-
+    options = RenderOptions(data or {}, defaults, template, vcs_ref, trust, progress)
     target = Path(dest).expanduser().absolute()
     check_destination(target)
     source = Source.resolve(template, vcs_ref)
     config = tpl.read_config(source.src, vcs_ref)
-    answers = coerce(data or {}, tpl.questions(config)) if config is not None else dict(data or {})
+    answers = coerce(options.data, tpl.questions(config)) if config is not None else dict(options.data)
     if not defaults and not stdin_is_terminal():
         missing = [q.name for q in tpl.questions(config or {}).values() if q.asked and q.name not in answers]
         if missing or config is None:
@@ -96,36 +111,29 @@ def new_project(
     with tempfile.TemporaryDirectory(prefix="mlscaffold-new-") as tmp:
         render = Path(tmp) / "project"
         progress(f"Rendering the project into {target}")
-        recorded = render_template(
-            source, render, answers, scratch=Path(tmp), defaults=defaults, unsafe=source.bundled or trust
-        )
+        recorded = render_template(source, render, answers, scratch=Path(tmp), defaults=defaults, options=options)
         commit = None
         if git:
             progress("Creating the git repository")
-            commit = init_and_commit(
-                render,
-                f"Initial commit from mlscaffold {__version__}\n\n{TEMPLATE_TRAILER}: {recorded.get('_commit', '')}",
-                fallback_name=str(recorded.get("author_name", "mlscaffold")),
-                fallback_email=str(recorded.get("author_email", "mlscaffold@localhost")),
-            )
+            commit = commit_new_project(render, recorded)
         files = sum(1 for p in render.rglob("*") if p.is_file() and ".git" not in p.relative_to(render).parts)
         _move_into_place(render, target)
     return NewResult(path=target, files=files, answers=recorded, commit=commit)
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where a render comes from: the bundled template, or a path / git URL (at ``vcs_ref``)."""
-
-    src: str
-    bundled: bool
-    vcs_ref: str | None = None
-
-    @classmethod
-    def resolve(cls, template: str | None, vcs_ref: str | None = None) -> Source:
-        if template is None:
-            return cls(str(tpl.bundled_template()), bundled=True, vcs_ref=vcs_ref)
-        return cls(_template_source(template), bundled=False, vcs_ref=vcs_ref)
+def commit_new_project(project: Path, recorded: Mapping[str, Any]) -> str:
+    """Make ``project`` a git repository whose one commit is the pristine render (every file it holds)."""
+    init_repository(project)
+    tree = tree_of(project, project, {})
+    who = identity(
+        project,
+        fallback_name=str(recorded.get("author_name", "mlscaffold")),
+        fallback_email=str(recorded.get("author_email", "mlscaffold@localhost")),
+    )
+    title = f"Initial commit from mlscaffold {__version__}"
+    commit = pristine.commit_render(project, tree, [], title, str(recorded.get("_commit", "")), who, {})
+    git(project, "update-ref", "-m", "mlscaffold new", "HEAD", commit)
+    return commit
 
 
 def render_template(
@@ -135,72 +143,45 @@ def render_template(
     *,
     scratch: Path,
     defaults: bool,
-    unsafe: bool,
+    options: RenderOptions,
     user_defaults: Mapping[str, Any] | None = None,
+    vcs_ref: str | None = None,
 ) -> dict[str, Any]:
-    """Render ``source`` into the new directory ``dst``; return the answers it recorded.
+    """Render ``source`` (at ``vcs_ref``, default ``source.vcs_ref``) into the new directory ``dst``; return the
+    answers it recorded.
 
     A bundled render is made from a plain copy of the template (so a source checkout renders its working tree,
     not its last tag) and records :data:`~mlscaffold.template.TEMPLATE_REPOSITORY` at this version's tag.
     """
-    from mlscaffold import __version__
-
     src = str(_snapshot(Path(source.src), scratch / "template-snapshot")) if source.bundled else source.src
-    _run_copy(
-        src,
-        dst,
-        dict(answers),
-        defaults=defaults,
-        vcs_ref=None if source.bundled else source.vcs_ref,
-        unsafe=unsafe,
-        user_defaults=dict(user_defaults or {}),
-    )
-    return _pin_source(dst, version=__version__) if source.bundled else read_answers(dst)
+    from copier import run_copy
+
+    with copier_errors(src):
+        run_copy(
+            src,
+            dst,
+            data=dict(answers),
+            user_defaults=dict(user_defaults or {}),
+            defaults=defaults,
+            vcs_ref=None if source.bundled else (vcs_ref or source.vcs_ref),
+            unsafe=options.unsafe(source),
+            quiet=True,
+            cleanup_on_error=True,
+        )
+    return _pin_source(dst) if source.bundled else read_answers(dst)
 
 
 def stdin_is_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-def _template_source(template: str) -> str:
-    """Local template paths become absolute (copier records them literally); URLs pass through."""
-    if tpl.is_git_url(template):
-        return template
-    path = Path(template).expanduser()
-    if not path.is_dir():
-        raise UserError(f"--template '{template}': no such directory; expected a copier template path or git URL")
-    return str(path.absolute())
-
-
 def _snapshot(root: Path, into: Path) -> Path:
+    if into.exists():
+        shutil.rmtree(into)
     into.mkdir(parents=True)
     shutil.copy2(root / tpl.CONFIG_FILE, into / tpl.CONFIG_FILE)
     shutil.copytree(root / "template", into / "template", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return into
-
-
-def _run_copy(
-    src: str,
-    dst: Path,
-    data: dict[str, Any],
-    *,
-    defaults: bool,
-    vcs_ref: str | None,
-    unsafe: bool,
-    user_defaults: dict[str, Any],
-) -> None:
-    with copier_errors(src):
-        run_copy(
-            src,
-            dst,
-            data=data,
-            user_defaults=user_defaults,
-            defaults=defaults,
-            vcs_ref=vcs_ref,
-            unsafe=unsafe,
-            quiet=True,
-            cleanup_on_error=True,
-        )
 
 
 @contextlib.contextmanager
@@ -238,22 +219,13 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def read_answers(project: Path) -> dict[str, Any]:
-    path = project / ANSWERS_FILE
-    if not path.is_file():
-        return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return dict(loaded) if isinstance(loaded, dict) else {}
-
-
-def _pin_source(project: Path, *, version: str) -> dict[str, Any]:
+def _pin_source(project: Path) -> dict[str, Any]:
     """Record where the bundled template comes from: its release tag in the template repository."""
     answers = read_answers(project)
     answers.pop("_commit", None)
     answers.pop("_src_path", None)
-    pinned = {"_commit": f"v{version}", "_src_path": tpl.TEMPLATE_REPOSITORY, **answers}
-    body = yaml.safe_dump(pinned, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    (project / ANSWERS_FILE).write_text(ANSWERS_HEADER + body, encoding="utf-8")
+    pinned = {"_commit": f"v{__version__}", "_src_path": tpl.TEMPLATE_REPOSITORY, **answers}
+    write_answers(project, pinned)
     return pinned
 
 

@@ -55,11 +55,21 @@ def identity(cwd: Path, *, fallback_name: str, fallback_email: str) -> list[str]
     return options
 
 
-def init_and_commit(path: Path, message: str, *, fallback_name: str, fallback_email: str) -> str:
-    """Make ``path`` a git repository with one commit holding every file; return the commit id."""
+#: Options that make a render's files go into git exactly as written: no ignore rules but the render's own
+#: (``add --force`` plus no global excludes file) and no line-ending conversion.
+VERBATIM = ("-c", "core.excludesFile=/dev/null", "-c", "core.autocrlf=false", "-c", "core.safecrlf=false")
+
+
+def tree_of(repo: Path, files: Path, env: Mapping[str, str]) -> str:
+    """Write every file under ``files`` into ``repo``'s object store as a tree; return its id.
+
+    ``env`` must name a scratch ``GIT_INDEX_FILE``. The user's ignore rules (``.git/info/exclude``, a global
+    excludes file, ``.gitignore``) are out of play: a render is committed whole.
+    """
+    git(repo, *VERBATIM, f"--work-tree={files}", "add", "--all", "--force", env=env)
+    return git(repo, "write-tree", env=env).strip()
+
+
+def init_repository(path: Path) -> None:
     branch = config_value(path, "init.defaultBranch") or "main"
     git(path, "init", "--quiet", f"--initial-branch={branch}")
-    who = identity(path, fallback_name=fallback_name, fallback_email=fallback_email)
-    git(path, "add", "--all")
-    git(path, *who, "commit", "--quiet", "--no-verify", "-m", message)
-    return git(path, "rev-parse", "HEAD").strip()

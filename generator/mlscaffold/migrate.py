@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
-
-from mlscaffold.check import parse_version
 from mlscaffold.errors import MlscaffoldError
+from mlscaffold.versions import parse_version
 
 Stage = Literal["before", "after"]
 _FALSE = {"", "0", "false", "no", "off", "n", "none", "null"}
@@ -77,6 +74,9 @@ def run_migrations(
     version_to: str | None,
 ) -> int:
     """Run the migrations of ``stage`` in ``project``; return how many ran. A failing one raises."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment(
         undefined=StrictUndefined, extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"]
     )

@@ -6,6 +6,7 @@ The template ships inside the wheel (``mlscaffold/_template``); in a source chec
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,54 @@ def bundled_template() -> Path:
     for candidate in (here / "_template", here.parents[1]):
         if (candidate / CONFIG_FILE).is_file() and (candidate / "template").is_dir():
             return candidate
-    raise UserError(f"the bundled template is missing under {here}: reinstall mlscaffold")
+    raise UserError(
+        f"the template bundled with mlscaffold is missing under {here} (a broken install): "
+        "reinstall mlscaffold, or pass --template <a copier template path or git URL>"
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a render comes from: the bundled template, or a path / git URL (at ``vcs_ref``)."""
+
+    src: str
+    bundled: bool
+    vcs_ref: str | None = None
+
+    @classmethod
+    def resolve(cls, template: str | None, vcs_ref: str | None = None) -> Source:
+        if template is None:
+            return cls(str(bundled_template()), bundled=True, vcs_ref=vcs_ref)
+        return cls(_template_source(template), bundled=False, vcs_ref=vcs_ref)
+
+    @property
+    def is_git_repository(self) -> bool:
+        """A local template that is a git checkout (so its tags select versions)."""
+        return not self.bundled and not is_git_url(self.src) and (Path(self.src) / ".git").exists()
+
+
+def source_for(recorded: Mapping[str, Any], template: str | None, vcs_ref: str | None) -> Source:
+    """The template an update or check of a project uses: ``--template``, else the one its answers record."""
+    if template is not None:
+        return Source.resolve(template, vcs_ref)
+    src_path = recorded.get("_src_path")
+    if src_path in (None, TEMPLATE_REPOSITORY):
+        if vcs_ref is not None:
+            raise UserError(
+                f"--vcs-ref '{vcs_ref}' needs --template: the installed mlscaffold carries only its own version"
+            )
+        return Source.resolve(None)
+    return Source.resolve(str(src_path), vcs_ref)
+
+
+def _template_source(template: str) -> str:
+    """Local template paths become absolute (copier records them literally); URLs pass through."""
+    if is_git_url(template):
+        return template
+    path = Path(template).expanduser()
+    if not path.is_dir():
+        raise UserError(f"--template '{template}': no such directory; expected a copier template path or git URL")
+    return str(path.absolute())
 
 
 @dataclass(frozen=True)

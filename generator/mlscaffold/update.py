@@ -1,57 +1,53 @@
 """`mlscaffold update`: bring a project to a newer template version with a three-way git merge.
 
-Every render mlscaffold makes is committed as a *pristine* commit, marked by the ``Mlscaffold-Template:`` trailer:
-the project's first commit, then one per update, merged into the user's branch (so it lives in the project's own
-history and travels with every clone). An update renders the new version once, with the recorded answers, commits
-that tree on top of the last pristine commit, and lets ``git merge`` bring the template's changes into the user's
-branch: the last pristine commit is the merge base, so the user's edits are kept and only real overlaps conflict.
-This needs no older template: the installed mlscaffold updates offline a project an older one generated.
+Every render mlscaffold makes is committed as a *pristine* commit (see :mod:`mlscaffold.pristine`): the project's
+first commit, then one per update, merged into the user's branch, so the last render lives in the project's own
+history. An update is a short pipeline of steps, each in its own method of :class:`Update`:
 
-A project without a pristine commit (made by plain ``copier copy``) is updated through ``copier update``.
+1. ``preflight``: the project is a clean, complete (not shallow) git work tree with nothing paused;
+2. ``find_base``: the last pristine render the branch really contains (or, with ``--rebuild-base``, the recorded
+   version rendered again); a rewritten or missing base is refused, never merged from an older one;
+3. ``migrate``: the template's ``before`` migrations, run on a scratch checkout of HEAD;
+4. ``render``: the new version, once, with the recorded answers, committed on top of the base (object store only);
+5. ``plan``: ``git merge-tree`` merges the render into the (migrated) tree, still in the object store;
+6. ``apply``: one step writes the work tree: a merge commit, or git's merge state with the conflicts.
+
+Nothing before ``apply`` writes the branch, the index or the work tree; ``apply`` undoes itself on failure. So an
+update that fails at any step leaves the project exactly as it was. ``--pretend`` runs steps 1-5 with a scratch
+object store. A project without any pristine commit (made by plain ``copier copy``) is updated through
+``copier update``, announced as such.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from mlscaffold import merge, pristine
 from mlscaffold import template as tpl
-from mlscaffold.answers import coerce
-from mlscaffold.engine import (
-    ANSWERS_FILE,
-    TEMPLATE_TRAILER,
-    Source,
-    copier_errors,
-    read_answers,
-    render_template,
-    stdin_is_terminal,
-)
+from mlscaffold.answers import ANSWERS_FILE, coerce, parse_answers, read_answers, version_of
+from mlscaffold.engine import RenderOptions, copier_errors, render_template
 from mlscaffold.errors import MlscaffoldError, UserError
-from mlscaffold.gitutil import git, identity, run_git
+from mlscaffold.gitutil import git, identity, run_git, tree_of
+from mlscaffold.merge import ACTION_HELP, Change, Conflict
 from mlscaffold.migrate import Migration, Stage, pending, run_migrations
+from mlscaffold.template import Source, source_for
+from mlscaffold.versions import bundled_version, refuse_downgrade, target_version
 
-Conflict = Literal["inline", "rej"]
-#: A ref to the newest template render (``refs/mlscaffold/template``), kept for the merge's conflict labels.
-PRISTINE_REF = "mlscaffold/template"
-Action = Literal["added", "updated", "deleted", "merged", "conflict", "kept-deleted", "kept-changed"]
-ACTION_HELP: dict[str, str] = {
-    "added": "added by the template",
-    "updated": "updated from the template",
-    "deleted": "removed by the template",
-    "merged": "your edits and the template's merged",
-    "conflict": "your edits and the template's overlap: conflict",
-    "kept-deleted": "you deleted it: stays deleted (the template's change is skipped)",
-    "kept-changed": "the template removed it, but you changed it: kept",
-}
+__all__ = ["ACTION_HELP", "Change", "UpdateOptions", "UpdateResult", "update_project"]
 
 
 @dataclass(frozen=True)
-class Change:
-    path: str
-    action: Action
+class UpdateOptions:
+    render: RenderOptions = field(default_factory=RenderOptions)
+    conflict: Conflict = "inline"
+    pretend: bool = False
+    rebuild_base: bool = False
+    allow_downgrade: bool = False
 
 
 @dataclass
@@ -67,33 +63,11 @@ class UpdateResult:
     pretend: bool = False
     via_copier: bool = False
     migrations: int = 0
+    rebuilt_base: bool = False
 
     @property
     def up_to_date(self) -> bool:
-        return not self.changes and not self.conflicts
-
-
-def find_pristine(project: Path) -> str | None:
-    """The newest pristine-render commit in HEAD's history, or None."""
-    done = run_git(project, "log", "-n", "1", "--format=%H", f"--grep=^{TEMPLATE_TRAILER}: ", "HEAD")
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def check_repository(project: Path) -> None:
-    """The project must be the top of a git work tree, with no merge in progress and nothing uncommitted."""
-    top = run_git(project, "rev-parse", "--show-toplevel")
-    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != project.resolve():
-        raise UserError(f"'{project}' is not the top of a git repository: update needs the project's git history")
-    if run_git(project, "rev-parse", "-q", "--verify", "MERGE_HEAD").returncode == 0:
-        raise UserError(
-            f"'{project}' has a merge in progress: resolve it and commit, or run 'git merge --abort', then update"
-        )
-    status = git(project, "status", "--porcelain", "--untracked-files=all").splitlines()
-    if status:
-        first = status[0][3:]
-        raise UserError(
-            f"'{project}' has uncommitted changes ({len(status)} path(s), e.g. {first}): commit or stash them first"
-        )
+        return not self.changes and not self.conflicts and not self.rebuilt_base
 
 
 def update_project(
@@ -106,259 +80,385 @@ def update_project(
     conflict: Conflict = "inline",
     pretend: bool = False,
     trust: bool = False,
+    rebuild_base: bool = False,
+    allow_downgrade: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> UpdateResult:
     """Update the project at ``project`` to the newest template version (or ``vcs_ref`` of ``template``)."""
-    root = Path(project).expanduser().absolute()
-    if not root.is_dir():
-        raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
-    if not (root / ANSWERS_FILE).is_file():
-        raise UserError(f"'{root}' has no {ANSWERS_FILE}: it was not generated by mlscaffold or copier")
-    check_repository(root)
-    recorded = read_answers(root)
-    source = source_for(recorded, template, vcs_ref)
-    base = find_pristine(root)
-    if base is None:
-        if source.bundled:
-            raise UserError(
-                f"'{root}' has no pristine template commit ({TEMPLATE_TRAILER}: trailer) in its history and records "
-                f"no template checkout: pass --template <tagged checkout of mlscaffold> to update it with copier"
-            )
-        return _copier_update(root, recorded, source, data, defaults, conflict, pretend, trust, progress)
+    render = RenderOptions(data or {}, defaults, template, vcs_ref, trust, progress)
+    return Update(Path(project), UpdateOptions(render, conflict, pretend, rebuild_base, allow_downgrade)).run()
 
-    target = _target_version(source)
-    is_git_dir = not source.bundled and (Path(source.src) / ".git").exists()
-    config = tpl.read_config(source.src, target if is_git_dir else None)
-    questions = tpl.questions(config) if config is not None else {}
-    changes = coerce(data or {}, questions) if config is not None else dict(data or {})
-    old_version = _version_of(recorded)
-    interactive = not defaults and stdin_is_terminal()
 
-    with tempfile.TemporaryDirectory(prefix="mlscaffold-update-") as tmp:
-        scratch = Path(tmp)
-        migrations = pending(config or {}, old_version, target)
-        if migrations and not (source.bundled or trust):
+class Update:
+    """One update of one project, as steps; see the module docstring."""
+
+    def __init__(self, project: Path, options: UpdateOptions) -> None:
+        self.root = project.expanduser().absolute()
+        self.options = options
+        self.say = options.render.progress
+
+    # -- the pipeline -------------------------------------------------------------------------------------------
+    def run(self) -> UpdateResult:
+        self.preflight()
+        recorded = read_answers(self.root)
+        source = source_for(recorded, self.options.render.template, self.options.render.vcs_ref)
+        pristines, impostors = pristine.recognised(self.root)
+        if not pristines and not impostors:
+            return CopierUpdate(self.root, self.options, source).run(recorded)
+        target = target_version(source)
+        if not self.options.allow_downgrade:
+            refuse_downgrade(version_of(recorded), target)
+        config = tpl.read_config(source.src, target if source.is_git_repository else None)
+        questions = tpl.questions(config) if config is not None else {}
+        changes = coerce(self.options.render.data, questions) if config is not None else dict(self.options.render.data)
+        migrations = pending(config or {}, version_of(recorded), target)
+        if migrations and not self.options.render.unsafe(source):
             raise UserError(f"the template {source.src} runs migrations: pass --trust if you trust it")
-        migration_root = _materialize(source, target, scratch) if migrations else None
-        if migration_root is not None and not pretend:
-            progress(f"Running {len(migrations)} template migration(s) ({old_version} -> {target}), before stage")
-            if _migrate(root, migrations, "before", migration_root, recorded, old_version, target):
-                recorded = read_answers(root)
+        with self.scratch() as work:
+            base = self.find_base(work, pristines, recorded, source)
+            ours, answers = self.migrate(work, migrations, "before", source, target, recorded)
+            theirs, new_recorded = self.render(work, source, base, answers, changes, questions)
+            result = UpdateResult(version_of(recorded), version_of(new_recorded), pretend=self.options.pretend)
+            result.migrations = len(migrations)
+            result.rebuilt_base = base.commit not in {p.commit for p in pristines}
+            if not result.rebuilt_base and ours == "HEAD" and theirs.tree == base.tree:
+                return result
+            plan = self.plan(work, ours, theirs.commit, base)
+            plan = self.migrate_after(work, plan, migrations, source, target, new_recorded, base)
+            result.changes = plan.changes
+            result.conflicts = sorted(plan.conflicts)
+            if self.options.pretend:
+                return result
+            self.apply(work, plan, result)
+        return result
+
+    # -- the steps ----------------------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """The project is the top of a complete git work tree, nothing uncommitted, nothing paused."""
+        root = self.root
+        if not root.is_dir():
+            raise UserError(f"project '{root}' is not a directory: pass the path of a generated project")
+        if not (root / ANSWERS_FILE).is_file():
+            raise UserError(f"'{root}' has no {ANSWERS_FILE}: it was not generated by mlscaffold or copier")
+        top = run_git(root, "rev-parse", "--show-toplevel")
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
+            raise UserError(f"'{root}' is not the top of a git repository: update needs the project's git history")
+        if run_git(root, "rev-parse", "-q", "--verify", "HEAD").returncode != 0:
+            raise UserError(f"'{root}' has no commits yet: commit the project first, then update")
+        if git(root, "rev-parse", "--is-shallow-repository").strip() == "true":
+            raise UserError(
+                f"'{root}' is a shallow clone: the last template render may be cut off from the history; "
+                "run 'git fetch --unshallow' (in CI: fetch-depth: 0) and update again"
+            )
+        for marker, what in (
+            ("MERGE_HEAD", "a merge"),
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase or git am"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+            ("REVERT_HEAD", "a revert"),
+        ):
+            if Path(root, git(root, "rev-parse", "--git-path", marker).strip()).exists():
+                raise UserError(f"'{root}' has {what} in progress: finish it (or abort it), then update")
+        status = git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
+        if status:
+            raise UserError(
+                f"'{root}' has uncommitted changes ({len(status)} path(s), e.g. {status[0][3:]}): "
+                "commit or stash them first"
+            )
+        markers = run_git(root, "grep", "-n", "-I", "-E", "^(<{7}|>{7})( |$)", "HEAD", "--")
+        if markers.returncode == 0 and markers.stdout:
+            where = markers.stdout.splitlines()[0].removeprefix("HEAD:").split(":", 2)
+            raise UserError(
+                f"'{root}' has conflict markers committed ({where[0]}:{where[1]}): resolve them and commit first"
+            )
+
+    def find_base(
+        self, work: Work, pristines: list[pristine.Pristine], recorded: Mapping[str, Any], source: Source
+    ) -> pristine.Pristine:
+        """The pristine render HEAD's answers file comes from; or, with --rebuild-base, that version rendered again."""
+        base = pristine.base_for(self.root, pristines)
+        version = version_of(recorded)
+        if base is not None and not self.options.rebuild_base:
+            return base
+        if not self.options.rebuild_base:
+            last = f"the newest one in this branch is {pristines[0].version} at {pristines[0].commit[:12]}"
+            raise UserError(
+                f"the template render this project was last updated to ({version}) is not in this branch's history "
+                f"({last if pristines else 'none is left'}): it was rebased, squash-merged or updated by other "
+                f"means; merging from an older render would undo your work. Run 'mlscaffold update --rebuild-base' "
+                f"to render {version} again as the merge base"
+            )
+        at_hand = self._template_at(source, version)
+        self.say(f"Rendering the recorded version {version} again as the merge base")
+        render = work.dir / "base"
+        render_template(
+            at_hand,
+            render,
+            {k: v for k, v in recorded.items() if not k.startswith("_")},
+            scratch=work.dir,
+            defaults=True,
+            options=self.options.render,
+            vcs_ref=None if at_hand.bundled else version,
+        )
+        tree = tree_of(self.root, render, work.index("base"))
+        parents = [pristines[0].commit] if pristines else []
+        commit = pristine.commit_render(
+            self.root, tree, parents, f"Template render {version} (re-established)", str(version), self.who(recorded),
+            work.env,
+        )  # fmt: skip
+        return pristine.Pristine(commit, str(version), tree)
+
+    def migrate(
+        self,
+        work: Work,
+        migrations: list[Migration],
+        stage: Stage,
+        source: Source,
+        target: str | None,
+        recorded: Mapping[str, Any],
+    ) -> tuple[str, dict[str, Any]]:
+        """Run the ``before`` migrations on a scratch checkout of HEAD: the commit to merge into, and the answers."""
+        if not migrations:
+            return "HEAD", dict(recorded)
+        self.say(f"Running {len(migrations)} template migration(s) ({version_of(recorded)} -> {target}), {stage} stage")
+        checkout = work.checkout("HEAD", "ours")
+        ran = run_migrations(
+            migrations,
+            stage=stage,
+            project=checkout,
+            template_root=self._materialize(source, target, work.dir),
+            answers={k: v for k, v in recorded.items() if not k.startswith("_")},
+            version_from=version_of(recorded),
+            version_to=target,
+        )
+        tree = tree_of(self.root, checkout, work.index("migrated"))
+        if not ran or tree == git(self.root, "rev-parse", "HEAD^{tree}", env=work.env).strip():
+            return "HEAD", dict(recorded)
+        message = f"Template migrations to {target}"
+        commit = git(self.root, *self.who(recorded), "commit-tree", tree, "-p", "HEAD", "-m", message, env=work.env)
+        return commit.strip(), read_answers(checkout)
+
+    def migrate_after(
+        self,
+        work: Work,
+        plan: merge.Plan,
+        migrations: list[Migration],
+        source: Source,
+        target: str | None,
+        recorded: Mapping[str, Any],
+        base: pristine.Pristine,
+    ) -> merge.Plan:
+        """Run the ``after`` migrations on a scratch checkout of the merged tree."""
+        if not migrations:
+            return plan
+        checkout = work.checkout(plan.tree, "merged")
+        ran = run_migrations(
+            migrations,
+            stage="after",
+            project=checkout,
+            template_root=self._materialize(source, target, work.dir),
+            answers={k: v for k, v in recorded.items() if not k.startswith("_")},
+            version_from=version_of(recorded),
+            version_to=target,
+        )
+        tree = tree_of(self.root, checkout, work.index("after"))
+        if not ran or tree == plan.tree:
+            return plan
+        return merge.with_tree(self.root, plan, tree, base.commit, self.root, work.env)
+
+    def render(
+        self,
+        work: Work,
+        source: Source,
+        base: pristine.Pristine,
+        answers: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        questions: Mapping[str, tpl.Question],
+    ) -> tuple[pristine.Pristine, dict[str, Any]]:
+        """Render the new version once and commit it on top of the base (object store only)."""
         kept = {  # the recorded answers the new version still asks (settings and computed values dropped)
             k: v
-            for k, v in recorded.items()
+            for k, v in answers.items()
             if not k.startswith("_") and (not questions or (k in questions and questions[k].asked))
         }
-        render = scratch / "project"
-        progress(f"Rendering the template with the recorded answers (was {old_version or 'unknown'})")
-        new_recorded = render_template(
+        interactive = self.options.render.interactive
+        self.say(f"Rendering the template with the recorded answers (was {version_of(answers) or 'unknown'})")
+        out = work.dir / "project"
+        recorded = render_template(
             source,
-            render,
+            out,
             changes if interactive else {**kept, **changes},
-            scratch=scratch,
+            scratch=work.dir,
             defaults=not interactive,
-            unsafe=source.bundled or trust,
+            options=self.options.render,
             user_defaults=kept if interactive else None,
         )
-        new_version = _version_of(new_recorded)
-        env = {"GIT_INDEX_FILE": str(scratch / "index")}
-        if pretend:  # new objects go to a scratch store: the project's .git is not written
-            (scratch / "objects").mkdir()
-            objects = (root / git(root, "rev-parse", "--git-path", "objects").strip()).resolve()
-            env |= {"GIT_OBJECT_DIRECTORY": str(scratch / "objects"), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
-        git(root, f"--work-tree={render}", "add", "--all", env=env)
-        tree = git(root, "write-tree", env=env).strip()
-        result = UpdateResult(old_version, new_version, pretend=pretend, migrations=len(migrations))
-        if tree == git(root, "rev-parse", f"{base}^{{tree}}").strip():
-            return result
-        who = identity(
-            root,
-            fallback_name=str(new_recorded.get("author_name", "mlscaffold")),
-            fallback_email=str(new_recorded.get("author_email", "mlscaffold@localhost")),
+        tree = tree_of(self.root, out, work.index("render"))
+        version = str(recorded.get("_commit", ""))
+        parents = [base.commit]
+        commit = pristine.commit_render(
+            self.root, tree, parents, f"Template render {version}", version, self.who(recorded), work.env
         )
-        message = f"Template render {new_version}\n\n{TEMPLATE_TRAILER}: {new_recorded.get('_commit', '')}"
-        pristine = git(root, *who, "commit-tree", tree, "-p", base, "-m", message, env=env).strip()
-        result.changes = _classify(root, base, pristine, env)
-        result.conflicts = [c.path for c in result.changes if c.action == "conflict"]
-        if pretend:
-            return result
-        progress(f"Merging the template's changes ({len(result.changes)} files) into your branch")
-        _merge(root, base, pristine, result, who, conflict)
-        if migration_root is not None:
-            _migrate(
-                root, migrations, "after", migration_root, recorded, old_version, target, commit=not result.conflicts
+        return pristine.Pristine(commit, version, tree), recorded
+
+    def plan(self, work: Work, ours: str, theirs: str, base: pristine.Pristine) -> merge.Plan:
+        """Merge the render into the user's tree in the object store: the per-file plan."""
+        head = git(self.root, "rev-parse", "HEAD").strip()
+        ours_commit = git(self.root, "rev-parse", ours, env=work.env).strip()
+        if base.commit not in git(self.root, "rev-list", "--parents", "-n", "1", theirs, env=work.env):
+            raise MlscaffoldError("internal error: the render is not committed on its base")
+        if git(self.root, "merge-base", ours_commit, theirs, env=work.env).strip() != base.commit:
+            # A re-established base: record it as merged into the user's tree, so it is the merge base.
+            tree = git(self.root, "rev-parse", f"{ours_commit}^{{tree}}", env=work.env).strip()
+            who = self.who({})
+            ours_commit = git(
+                self.root, *who, "commit-tree", tree, "-p", ours_commit, "-p", base.commit, "-m", "base", env=work.env
+            ).strip()
+        return merge.plan(
+            self.root, head=head, ours=ours_commit, theirs=theirs, base=base.commit, root=self.root, env=work.env,
+            scratch=work.dir,
+        )  # fmt: skip
+
+    def apply(self, work: Work, plan: merge.Plan, result: UpdateResult) -> None:
+        """Refuse what would overwrite the user's files; then write the work tree in one step."""
+        if plan.blocked:
+            raise UserError(
+                f"the template {result.to_version} adds {', '.join(plan.blocked)}, where an untracked or ignored "
+                "file of yours is: move it away (or commit it), then update again; nothing was changed"
             )
-    return result
+        merge.check_expressible(plan, self.options.conflict, self.root, work.env)
+        self.say(f"Merging the template's changes ({len(plan.changes)} files) into your branch")
+        message = f"Update the mlscaffold template to {result.to_version} (from {result.from_version})"
+        result.commit, result.rejects = merge.apply(
+            self.root, plan, message=message, who=self.who(read_answers(self.root)), conflict=self.options.conflict
+        )
 
-
-def _target_version(source: Source) -> str | None:
-    """The version an update goes to: this package's for the bundled template, else --vcs-ref or the newest tag."""
-    from mlscaffold.check import latest_version
-
-    if source.bundled:
-        return latest_version(source.src, bundled=True)
-    return source.vcs_ref or latest_version(source.src, bundled=False)
-
-
-def _materialize(source: Source, version: str | None, scratch: Path) -> Path:
-    """A directory holding the template at ``version``, for the migration scripts it ships."""
-    if source.bundled or (Path(source.src).is_dir() and not (Path(source.src) / ".git").exists()):
-        return Path(source.src)
-    into = scratch / "template-at-version"
-    args = ["clone", "--quiet", "--depth", "1", *(["--branch", version] if version else []), source.src, str(into)]
-    git(scratch, *args)
-    return into
-
-
-def _migrate(
-    root: Path,
-    migrations: list[Migration],
-    stage: Stage,
-    template_root: Path,
-    answers: Mapping[str, Any],
-    version_from: str | None,
-    version_to: str | None,
-    *,
-    commit: bool = True,
-) -> bool:
-    """Run one stage of migrations in the project; commit what they changed. True when something changed."""
-    ran = run_migrations(
-        migrations,
-        stage=stage,
-        project=root,
-        template_root=template_root,
-        answers={k: v for k, v in answers.items() if not k.startswith("_")},
-        version_from=version_from,
-        version_to=version_to,
-    )
-    if not ran or not git(root, "status", "--porcelain", "--untracked-files=all").strip():
-        return False
-    if commit:
-        who = identity(
-            root,
+    # -- helpers ------------------------------------------------------------------------------------------------
+    def who(self, answers: Mapping[str, Any]) -> list[str]:
+        return identity(
+            self.root,
             fallback_name=str(answers.get("author_name", "mlscaffold")),
             fallback_email=str(answers.get("author_email", "mlscaffold@localhost")),
         )
-        git(root, "add", "--all")
-        git(root, *who, "commit", "--quiet", "--no-verify", "-m", f"Run template migrations ({stage} {version_to})")
-    return True
+
+    @contextmanager
+    def scratch(self) -> Iterator[Work]:
+        with tempfile.TemporaryDirectory(prefix="mlscaffold-update-") as tmp:
+            yield Work(self.root, Path(tmp), pretend=self.options.pretend)
+
+    def _template_at(self, source: Source, version: str | None) -> Source:
+        """The template at the project's recorded version, where it is at hand."""
+        if source.bundled:
+            if version != bundled_version():
+                raise UserError(
+                    f"cannot render {version} again: the installed mlscaffold carries only {bundled_version()}; "
+                    f"pass --template <a checkout of mlscaffold with the tag {version}>"
+                )
+            return source
+        if not source.is_git_repository and not tpl.is_git_url(source.src):
+            raise UserError(f"cannot render {version} again from {source.src}: it is not a git repository with tags")
+        return replace(source, vcs_ref=version)
+
+    @staticmethod
+    def _materialize(source: Source, version: str | None, scratch: Path) -> Path:
+        """A directory holding the template at ``version``, for the migration scripts it ships."""
+        if source.bundled or not (source.is_git_repository or tpl.is_git_url(source.src)):
+            return Path(source.src)
+        into = scratch / "template-at-version"
+        if not into.exists():
+            branch = ["--branch", version] if version else []
+            git(scratch, "clone", "--quiet", "--depth", "1", *branch, source.src, str(into))
+        return into
 
 
-def source_for(recorded: Mapping[str, Any], template: str | None, vcs_ref: str | None) -> Source:
-    if template is not None:
-        return Source.resolve(template, vcs_ref)
-    src_path = recorded.get("_src_path")
-    if src_path in (None, tpl.TEMPLATE_REPOSITORY):
-        if vcs_ref is not None:
+@dataclass
+class Work:
+    """The scratch space of one update: a temp folder, scratch indexes, and (pretending) a scratch object store."""
+
+    root: Path
+    dir: Path
+    pretend: bool
+
+    def __post_init__(self) -> None:
+        self.env: dict[str, str] = {}
+        if self.pretend:  # new objects go to a scratch store: the project's .git is not written
+            (self.dir / "objects").mkdir()
+            objects = (self.root / git(self.root, "rev-parse", "--git-path", "objects").strip()).resolve()
+            self.env = {
+                "GIT_OBJECT_DIRECTORY": str(self.dir / "objects"),
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects),
+            }
+
+    def index(self, name: str) -> dict[str, str]:
+        return {**self.env, "GIT_INDEX_FILE": str(self.dir / f"{name}.index")}
+
+    def checkout(self, commit: str, name: str) -> Path:
+        """The files of ``commit`` in a scratch folder (the project itself is not touched)."""
+        into = self.dir / f"checkout-{name}"
+        into.mkdir()
+        env = self.index(f"checkout-{name}")
+        git(self.root, "read-tree", commit, env=env)
+        git(self.root, "checkout-index", "--all", "--force", f"--prefix={into}/", env=env)
+        return into
+
+
+class CopierUpdate:
+    """Projects without a pristine commit: ``copier update`` re-renders the old and new versions from the source."""
+
+    def __init__(self, root: Path, options: UpdateOptions, source: Source) -> None:
+        self.root, self.options, self.source = root, options, source
+
+    def run(self, recorded: Mapping[str, Any]) -> UpdateResult:
+        if self.source.bundled:
             raise UserError(
-                f"--vcs-ref '{vcs_ref}' needs --template: the installed mlscaffold carries only its own version"
+                f"'{self.root}' has no mlscaffold render commit ({pristine.TEMPLATE_TRAILER}: trailer) in its history "
+                "and records no template checkout: pass --template <tagged checkout of mlscaffold> to update it "
+                "with copier"
             )
-        return Source.resolve(None)
-    return Source.resolve(str(src_path), vcs_ref)
-
-
-def _version_of(answers: Mapping[str, Any]) -> str | None:
-    commit = answers.get("_commit")
-    return str(commit) if commit is not None else None
-
-
-def _name_status(root: Path, a: str, b: str, env: Mapping[str, str]) -> dict[str, str]:
-    out = git(root, "diff", "--name-status", "--no-renames", "-z", a, b, env=env).split("\0")
-    return {path: status for status, path in zip(out[0::2], out[1::2], strict=False) if path}
-
-
-def _classify(root: Path, base: str, pristine: str, env: Mapping[str, str]) -> list[Change]:
-    theirs = _name_status(root, base, pristine, env)
-    ours = _name_status(root, base, "HEAD", env)
-    merged = run_git(
-        root, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", "HEAD", pristine, env=env
-    )
-    if merged.returncode not in (0, 1):
-        raise MlscaffoldError(f"git merge-tree failed: {merged.stderr.strip()}")
-    conflicted = set(merged.stdout.split("\0")[1:]) - {""}
-    changes: list[Change] = []
-    for path, t in sorted(theirs.items()):
-        u = ours.get(path)
-        action: Action
-        if u is None or path == ANSWERS_FILE:  # the answers file always comes from the render
-            action = {"A": "added", "D": "deleted"}.get(t, "updated")  # type: ignore[assignment]
-        elif u == "D" and t == "D":
-            continue
-        elif u == "D":
-            action = "kept-deleted"
-        elif t == "D":
-            action = "kept-changed"
-        elif path in conflicted:
-            action = "conflict"
-        else:
-            action = "merged"
-        changes.append(Change(path, action))
-    return changes
-
-
-def _merge(root: Path, base: str, pristine: str, result: UpdateResult, who: list[str], conflict: Conflict) -> None:
-    # Merged through a named ref, so conflict markers say where the other side comes from.
-    git(root, "update-ref", f"refs/{PRISTINE_REF}", pristine)
-    run_git(root, *who, "merge", "--no-ff", "--no-commit", "--no-edit", PRISTINE_REF)
-    if any(c.path == ANSWERS_FILE for c in result.changes):
-        git(root, "checkout", PRISTINE_REF, "--", ANSWERS_FILE)  # generated: never merged, always the render's
-    for change in result.changes:
-        if change.action == "kept-deleted":
-            git(root, "rm", "--quiet", "--force", "--ignore-unmatch", "--", change.path)
-        elif change.action == "kept-changed":
-            git(root, "add", "--", change.path)
-    unmerged = sorted(set(git(root, "diff", "--name-only", "--diff-filter=U", "-z").split("\0")) - {""})
-    result.conflicts = unmerged
-    if unmerged and conflict == "rej":
-        for path in unmerged:
-            git(root, "checkout", "--ours", "--", path)
-            patch = git(root, "diff", "--binary", base, pristine, "--", path)
-            run_git(root, "apply", "--reject", "--whitespace=nowarn", stdin=patch)
-            git(root, "add", "--", path)
-            if (root / f"{path}.rej").exists():
-                result.rejects.append(f"{path}.rej")
-    if not unmerged:
-        message = f"Update the mlscaffold template to {result.to_version} (from {result.from_version})"
-        git(root, *who, "commit", "--quiet", "--no-verify", "-m", message)
-        result.commit = git(root, "rev-parse", "HEAD").strip()
-
-
-def _copier_update(
-    root: Path,
-    recorded: Mapping[str, Any],
-    source: Source,
-    data: Mapping[str, Any] | None,
-    defaults: bool,
-    conflict: Conflict,
-    pretend: bool,
-    trust: bool,
-    progress: Callable[[str], None],
-) -> UpdateResult:
-    """Projects without a pristine commit: ``copier update`` re-renders the old and new versions from ``source``."""
-    from copier import run_update
-
-    config = tpl.read_config(source.src, source.vcs_ref)
-    changes = coerce(data or {}, tpl.questions(config)) if config is not None else dict(data or {})
-    progress(f"No pristine template commit: updating through copier from {source.src}")
-    with copier_errors(source.src):
-        run_update(
-            str(root),
-            data=changes,
-            defaults=defaults or not stdin_is_terminal(),
-            vcs_ref=source.vcs_ref,
-            conflict=conflict,
-            overwrite=True,
-            skip_answered=True,
-            pretend=pretend,
-            unsafe=trust,
-            quiet=True,
+        self.options.render.progress(
+            f"No mlscaffold render commit in the history: updating through 'copier update' from {self.source.src}"
         )
-    after = read_answers(root)
-    result = UpdateResult(_version_of(recorded), _version_of(after), pretend=pretend, via_copier=True)
-    if pretend:
+        if not self.options.pretend:
+            return self._update(self.root, recorded)
+        with tempfile.TemporaryDirectory(prefix="mlscaffold-copier-pretend-") as tmp:
+            clone = Path(tmp) / "project"
+            git(self.root, "clone", "--quiet", "--shared", str(self.root), str(clone))
+            result = self._update(clone, recorded)
+            result.pretend = True
+            return result
+
+    def _update(self, root: Path, recorded: Mapping[str, Any]) -> UpdateResult:
+        from copier import run_update
+
+        render = self.options.render
+        config = tpl.read_config(self.source.src, self.source.vcs_ref)
+        changes = coerce(render.data, tpl.questions(config)) if config is not None else dict(render.data)
+        with copier_errors(self.source.src):
+            run_update(
+                str(root),
+                data=changes,
+                defaults=not render.interactive,
+                vcs_ref=self.source.vcs_ref,
+                conflict=self.options.conflict,
+                overwrite=True,
+                skip_answered=True,
+                unsafe=render.trust,
+                quiet=True,
+            )
+        after = parse_answers((root / ANSWERS_FILE).read_text(encoding="utf-8"))
+        result = UpdateResult(version_of(recorded), version_of(after), via_copier=True)
+        result.conflicts = sorted(set(git(root, "diff", "--name-only", "--diff-filter=U", "-z").split("\0")) - {""})
+        status = git(root, "status", "--porcelain", "--untracked-files=all", "-z").split("\0")
+        result.rejects = sorted(line[3:] for line in status if line.endswith(".rej"))
+        result.changes = [
+            Change(line[3:], "conflict" if line[3:] in result.conflicts else _copier_action(line[:2]))
+            for line in status
+            if line and not line.endswith(".rej")
+        ]
         return result
-    result.conflicts = sorted(set(git(root, "diff", "--name-only", "--diff-filter=U", "-z").split("\0")) - {""})
-    status = git(root, "status", "--porcelain", "--untracked-files=all", "-z").split("\0")
-    result.rejects = sorted(line[3:] for line in status if line.endswith(".rej"))
-    result.changes = [Change(line[3:], "updated") for line in status if line and not line.endswith(".rej")]
-    return result
+
+
+def _copier_action(status: str) -> merge.Action:
+    if "?" in status or "A" in status:
+        return "added"
+    return "deleted" if "D" in status else "updated"

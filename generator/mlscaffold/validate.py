@@ -12,6 +12,7 @@ Each problem is one line: ``path[:doc]: field.path: message``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -50,6 +51,8 @@ class Problem:
     doc: int | None
     field: str
     message: str
+    #: No schema could be found for the resource: it is unverified, not known to be invalid.
+    missing_schema: bool = dataclasses.field(default=False, compare=False)
 
     def __str__(self) -> str:
         where = self.path if self.doc is None else f"{self.path}:{self.doc}"
@@ -257,7 +260,12 @@ def _validate_resource(doc: Any, where: str, index: int | None, store: SchemaSto
             return [problem(p, m) for p, m in core]
     schema, tried = store.get(group, kind, version)
     if schema is None:
-        return [problem([], f"no schema for {api_version} {kind} (looked in: {'; '.join(tried)})")]
+        missing = problem(
+            [],
+            f"cannot validate: no schema for {api_version} {kind} (looked in: {'; '.join(tried)}); "
+            "pass --schema-location DIR or set MLSCAFFOLD_SCHEMA_LOCATION",
+        )
+        return [dataclasses.replace(missing, missing_schema=True)]
     return [problem(p, m) for p, m in _jsonschema_errors(schema, doc)]
 
 
@@ -389,7 +397,11 @@ class SchemaStore:
                 ref = location.format(group=group, kind=kind, version=version)
             else:
                 ref = f"{location.rstrip('/')}/{group}/{kind}_{version}.json"
-            schema = _fetch(ref) if ref.startswith(("https://", "http://")) else _read(Path(ref))
+            try:
+                schema = _fetch(ref) if ref.startswith(("https://", "http://")) else _read(Path(ref))
+            except _Unreachable as exc:
+                tried.append(f"{location} [unreachable: {exc}]")
+                continue
             if schema is not None:
                 return schema, tried
             tried.append(location)
@@ -403,6 +415,10 @@ def _read(path: Path) -> dict[str, Any] | None:
     return loaded
 
 
+class _Unreachable(Exception):
+    """A schema location that could not be reached (as opposed to one that has no such schema)."""
+
+
 def _fetch(url: str) -> dict[str, Any] | None:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlscaffold" / "schemas"
     cached = cache / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
@@ -411,8 +427,12 @@ def _fetch(url: str) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError):
-        return None
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise _Unreachable(f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise _Unreachable(str(getattr(exc, "reason", exc))) from None
     cache.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(body)
     loaded: dict[str, Any] = json.loads(body)
