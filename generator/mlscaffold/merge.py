@@ -231,14 +231,12 @@ def apply(
     On any failure the branch, index and work tree are put back as they were.
     """
     written: list[Path] = []
-    old_template = run_git(repo, "rev-parse", "-q", "--verify", f"refs/{THEIRS_LABEL}").stdout.strip()
     try:
         if not result.conflicts:
             commit = git(repo, *who, "commit-tree", result.tree, "-p", result.head, "-p", result.theirs, "-m", message)
             commit = commit.strip()
             git(repo, "read-tree", "-m", "-u", result.head, commit)
             git(repo, "update-ref", "-m", "mlscaffold update", "HEAD", commit, result.head)
-            git(repo, "update-ref", f"refs/{THEIRS_LABEL}", result.theirs)
             return commit, []
         git(repo, "read-tree", "-m", "-u", result.head, result.tree)
         lines = []
@@ -256,10 +254,9 @@ def apply(
         ):
             written.append(git_dir / name)
             (git_dir / name).write_text(text, encoding="utf-8")
-        git(repo, "update-ref", f"refs/{THEIRS_LABEL}", result.theirs)
         return None, rejects
     except BaseException:
-        _rollback(repo, result.head, written, old_template)
+        _rollback(repo, result.head, written)
         raise
 
 
@@ -292,11 +289,7 @@ def _retarget(line: str, path: str) -> str:
     return line
 
 
-def _rollback(repo: Path, head: str, written: list[Path], old_template: str) -> None:
+def _rollback(repo: Path, head: str, written: list[Path]) -> None:
     for path in written:
         path.unlink(missing_ok=True)
     run_git(repo, "reset", "--hard", "--quiet", head)
-    if old_template:
-        run_git(repo, "update-ref", f"refs/{THEIRS_LABEL}", old_template)
-    else:
-        run_git(repo, "update-ref", "-d", f"refs/{THEIRS_LABEL}")

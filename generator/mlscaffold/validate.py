@@ -109,14 +109,14 @@ def validate_project(
             source = origins.get(key, []) if key is not None else []
             if len(source) == 1:  # report the file the resource comes from, and the build that showed it
                 source_path, source_doc = source[0]
-                found = [Problem(source_path, source_doc, p.field, p.message) for p in found]
+                found = [dataclasses.replace(p, path=source_path, doc=source_doc) for p in found]
             for problem in found:
                 built_by.setdefault(problem, []).append(where)
     for problem, builds in built_by.items():
         shown = (
             problem
             if problem.path in builds
-            else Problem(problem.path, problem.doc, problem.field, f"{problem.message} [built by {', '.join(builds)}]")
+            else dataclasses.replace(problem, message=f"{problem.message} [built by {', '.join(builds)}]")
         )
         problems.append(shown)
     for path, docs in sorted(parsed.items()):
