@@ -141,8 +141,8 @@ def test_excluded_template_paths_are_kept_and_updated(
     ci.write_text(ci.read_text().replace("on: push\n", "on: [push, pull_request]\n"))
     git(project, "add", "--force", str(ci))
     commit_all(project, "user edits an excluded, tracked file")
-    v2_ci = V1["template/{% if ci_provider == 'github' %}.github{% endif %}/workflows/ci.yml"] + "      - run: make lint\n"
-    tpl.write({"template/{% if ci_provider == 'github' %}.github{% endif %}/workflows/ci.yml": v2_ci})
+    ci_template = "template/{% if ci_provider == 'github' %}.github{% endif %}/workflows/ci.yml"
+    tpl.write({ci_template: V1[ci_template] + "      - run: make lint\n"})
     tpl.write({"template/a.txt": A_LINES.replace("line 18\n", "line 18 from v2\n")}).release("v2.0.0")
     result = cli("update", project)
     assert result.code == 0, result.err

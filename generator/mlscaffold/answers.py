@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlscaffold.errors import UserError
 from mlscaffold.template import Question
 
@@ -35,6 +33,8 @@ def parse_data_args(items: Iterable[str]) -> dict[str, str]:
 
 def load_data_file(path: Path) -> dict[str, Any]:
     """A YAML mapping of answers."""
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -122,6 +122,8 @@ def _as_number(q: Question, value: Any) -> int | float:
 
 
 def _yaml(text: str) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -142,6 +144,8 @@ def _kind(value: object) -> str:
 
 def parse_answers(text: str) -> dict[str, Any]:
     """The mapping an answers file holds (empty when it holds none)."""
+    import yaml
+
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -156,6 +160,8 @@ def read_answers(project: Path) -> dict[str, Any]:
 
 
 def write_answers(project: Path, answers: Mapping[str, Any]) -> None:
+    import yaml
+
     body = yaml.safe_dump(dict(answers), sort_keys=False, default_flow_style=False, allow_unicode=True)
     (project / ANSWERS_FILE).write_text(ANSWERS_HEADER + body, encoding="utf-8")
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlscaffold.errors import UserError
 
 #: Where releases of this template are tagged (``vX.Y.Z``); recorded as ``_src_path`` for renders of the bundled copy.
@@ -94,6 +92,8 @@ def is_git_url(src: str) -> bool:
 
 def read_config(src: str, vcs_ref: str | None = None) -> dict[str, Any] | None:
     """The template's copier.yml as a mapping, or None when ``src`` is remote (copier checks it after cloning)."""
+    import yaml
+
     if is_git_url(src):
         return None
     root = Path(src)

@@ -14,20 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from mlscaffold.yamlutil import load_all
 
@@ -81,6 +75,8 @@ def validate_project(
     """Validate the project at ``root`` against the schema ``locations`` (default: :func:`schema_locations`)."""
     store = SchemaStore(schema_locations() if locations is None else locations)
     problems: list[Problem] = []
+    import yaml
+
     resources_checked = 0
     files = _yaml_files(root)
     parsed: dict[Path, list[Any]] = {}
@@ -362,6 +358,8 @@ def _argo_reference_errors(spec: dict[str, Any]) -> list[tuple[list[Any], str]]:
 
 @functools.cache
 def _ci_schema(name: str) -> dict[str, Any]:
+    from importlib import resources
+
     data = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath(name).read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(data)
     return loaded
@@ -420,7 +418,12 @@ class _Unreachable(Exception):
 
 
 def _fetch(url: str) -> dict[str, Any] | None:
+    import urllib.error
+    import urllib.request
+
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlscaffold" / "schemas"
+    import hashlib
+
     cached = cache / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
     if cached.is_file():
         return _read(cached)
