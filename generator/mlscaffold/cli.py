@@ -1,7 +1,7 @@
 """The ``mlscaffold`` command line: switches and exit codes only; the work lives in the engine modules.
 
-None of the modules imported here imports copier, Hera or kubernetes-validate at import time, so ``--help`` and
-``--version`` start as fast as Typer does.
+Each command imports its engine module when it runs (the one deliberate exception to the package's rule of
+top-level imports only): ``--help`` and ``--version`` then load nothing but Typer and the answer parser.
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlscaffold._version import __version__
 from mlscaffold.answers import load_data_file, parse_data_args
-from mlscaffold.check import check_project
-from mlscaffold.engine import new_project
 from mlscaffold.errors import MlscaffoldError, UserError
-from mlscaffold.update import ACTION_HELP, UpdateResult, update_project
-from mlscaffold.validate import schema_locations, validate_project
+
+if TYPE_CHECKING:
+    from mlscaffold.update import UpdateResult
 
 app = typer.Typer(
     name="mlscaffold",
@@ -108,6 +107,8 @@ def new(
     Asks for every answer not given (or takes defaults with --defaults), then renders the project, makes it a git
     repository with one commit, and prints the next steps. Bad answers are reported before anything is written.
     """
+    from mlscaffold.engine import new_project
+
     answers = load_data_file(data_file) if data_file is not None else {}
     answers.update(parse_data_args(data or []))
     started = time.perf_counter()
@@ -181,6 +182,8 @@ def update(
     from the last template render). Refuses uncommitted changes. Conflicts are listed and make the exit code 1.
     On any failure the project is left exactly as it was.
     """
+    from mlscaffold.update import update_project
+
     if conflict not in ("inline", "rej"):
         raise UserError(f"--conflict '{conflict}': choose inline or rej")
     result = update_project(
@@ -200,6 +203,8 @@ def update(
 
 
 def _report_update(project: Path, result: UpdateResult) -> None:
+    from mlscaffold.merge import ACTION_HELP
+
     versions = f"{result.from_version} -> {result.to_version}"
     via = " through copier update" if result.via_copier else ""
     if result.up_to_date and not result.via_copier:
@@ -258,6 +263,9 @@ def check(
     Exit 0: on the newest template version and valid. Exit 2: a newer template version exists. Exit 1: broken
     (answers file missing, a merge in progress, conflict markers, or `mlscaffold validate` fails).
     """
+    from mlscaffold.check import check_project
+    from mlscaffold.validate import schema_locations
+
     if not project.is_dir():
         raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
     locations = schema_locations(schema_location or [])
@@ -299,6 +307,8 @@ def validate(
 
     Prints one line per problem (path[:doc]: field.path: message) and exits 1 when there is any.
     """
+    from mlscaffold.validate import schema_locations, validate_project
+
     if not project.is_dir():
         raise UserError(f"project '{project}' is not a directory: pass the path of a generated project")
     report = validate_project(project, schema_locations(schema_location or []), progress=_say)
