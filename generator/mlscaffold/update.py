@@ -221,17 +221,7 @@ class Update:
         if not migrations:
             return "HEAD", dict(recorded)
         self.say(f"Running {len(migrations)} template migration(s) ({version_of(recorded)} -> {target}), {stage} stage")
-        checkout = work.checkout("HEAD", "ours")
-        ran = run_migrations(
-            migrations,
-            stage=stage,
-            project=checkout,
-            template_root=self._materialize(source, target, work.dir),
-            answers={k: v for k, v in recorded.items() if not k.startswith("_")},
-            version_from=version_of(recorded),
-            version_to=target,
-        )
-        tree = tree_of(self.root, checkout, work.index("migrated"))
+        checkout, tree, ran = self._run_stage(work, "HEAD", migrations, stage, source, target, recorded)
         if not ran or tree == git(self.root, "rev-parse", "HEAD^{tree}", env=work.env).strip():
             return "HEAD", dict(recorded)
         message = f"Template migrations to {target}"
@@ -251,17 +241,7 @@ class Update:
         """Run the ``after`` migrations on a scratch checkout of the merged tree."""
         if not migrations:
             return plan
-        checkout = work.checkout(plan.tree, "merged")
-        ran = run_migrations(
-            migrations,
-            stage="after",
-            project=checkout,
-            template_root=self._materialize(source, target, work.dir),
-            answers={k: v for k, v in recorded.items() if not k.startswith("_")},
-            version_from=version_of(recorded),
-            version_to=target,
-        )
-        tree = tree_of(self.root, checkout, work.index("after"))
+        _checkout, tree, ran = self._run_stage(work, plan.tree, migrations, "after", source, target, recorded)
         if not ran or tree == plan.tree:
             return plan
         return merge.with_tree(self.root, plan, tree, base.commit, self.root, work.env)
@@ -334,6 +314,29 @@ class Update:
         )
 
     # -- helpers ------------------------------------------------------------------------------------------------
+    def _run_stage(
+        self,
+        work: Work,
+        tree_ish: str,
+        migrations: list[Migration],
+        stage: Stage,
+        source: Source,
+        target: str | None,
+        recorded: Mapping[str, Any],
+    ) -> tuple[Path, str, int]:
+        """One stage of migrations on a scratch checkout of ``tree_ish``: the checkout, its tree, how many ran."""
+        checkout = work.checkout(tree_ish, stage)
+        ran = run_migrations(
+            migrations,
+            stage=stage,
+            project=checkout,
+            template_root=self._materialize(source, target, work.dir),
+            answers={k: v for k, v in recorded.items() if not k.startswith("_")},
+            version_from=version_of(recorded),
+            version_to=target,
+        )
+        return checkout, tree_of(self.root, checkout, work.index(f"migrated-{stage}")), ran
+
     def who(self, answers: Mapping[str, Any]) -> list[str]:
         return identity(
             self.root,
