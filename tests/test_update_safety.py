@@ -374,9 +374,7 @@ def test_check_reports_an_untagged_or_unreachable_template(
     assert any("cannot list the releases" in p for p in yaml.safe_load(unreachable.out)["problems"])
 
 
-def test_check_without_reachable_schemas_says_so(
-    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_check_without_reachable_schemas_says_so(cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The public catalog stands in as a closed loopback port (this machine reaches no public host anyway)."""
     import mlscaffold.validate as validate
 
