@@ -1,43 +1,28 @@
-"""Shared fixtures: the CLI run in-process, and renders of the bundled template."""
+"""Fixtures: the offline schemas, the CLI run in-process, git as on a fresh machine, and a session cache of renders.
+Plain helpers live in helpers.py."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from helpers import RENDERS, REPO, SCHEMA_ENV, Invoke, Result, render, schema_location
 from mlscaffold.cli import run
+from scanning import build_manifests
 
-REPO = Path(__file__).resolve().parents[1]
-SCHEMA_ENV = "MLSCAFFOLD_SCHEMA_LOCATION"
+__all__ = ["REPO"]  # modules that still import it from here; new code imports helpers
 
 
 @pytest.fixture(scope="session")
 def schema_dir() -> Path:
     """The offline custom-resource schemas (kubeconform layout): $MLSCAFFOLD_SCHEMA_LOCATION, set by .ci/run."""
-    location = os.environ.get(SCHEMA_ENV) or str(REPO.parent / "shared" / "schemas" / "crds")
-    path = Path(location)
+    path = Path(schema_location())
     if not (path / "argoproj.io").is_dir():
-        pytest.fail(f"{SCHEMA_ENV}={location} holds no CRD schemas: point it at shared/schemas/crds")
+        pytest.fail(f"{SCHEMA_ENV}={path} holds no CRD schemas: point it at shared/schemas/crds")
     return path
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.startswith("error:")]
-
-
-Invoke = Callable[..., Result]
 
 
 @pytest.fixture
@@ -63,42 +48,29 @@ def _no_user_git_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
         monkeypatch.delenv(var, raising=False)
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+class Renders:
+    """Renders of the bundled template, made once per session per answer set and shared by every test that reads
+    one. They are read-only: a test that changes files copies the render first (``shutil.copytree``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made: dict[tuple[tuple[str, str], ...], Path] = {}
+        self._built: set[Path] = set()
+
+    def __call__(self, answers: str | Mapping[str, str], *, manifests: bool = False) -> Path:
+        """The render of a named answer set (``helpers.RENDERS``) or of raw answers; with ``manifests``, after the
+        generated project's own ``make manifests``."""
+        data = RENDERS[answers] if isinstance(answers, str) else dict(answers)
+        key = tuple(sorted(data.items()))
+        if key not in self._made:
+            self._made[key] = render(self.root / f"render-{len(self._made):02d}", data)
+        project = self._made[key]
+        if manifests and project not in self._built:
+            build_manifests(project)
+            self._built.add(project)
+        return project
 
 
-def tree_files(root: Path) -> set[str]:
-    """Every file under ``root`` as a POSIX path, without the .git folder."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
-
-
-class TemplateRepo:
-    """A copier template in a git repository of its own, released by tags (copier's tests/helpers.py pattern)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        git(path, "init", "-q", "-b", "main")
-
-    def write(self, files: dict[str, str]) -> TemplateRepo:
-        for rel, text in files.items():
-            target = self.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        return self
-
-    def remove(self, *rels: str) -> TemplateRepo:
-        for rel in rels:
-            (self.path / rel).unlink()
-        return self
-
-    def release(self, tag: str) -> TemplateRepo:
-        git(self.path, "add", "-A")
-        git(self.path, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", f"release {tag}")
-        git(self.path, "tag", tag)
-        return self
-
-
-def commit_all(project: Path, message: str) -> None:
-    git(project, "add", "-A")
-    git(project, "-c", "user.name=u", "-c", "user.email=u@example.org", "commit", "-qm", message)
+@pytest.fixture(scope="session")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> Renders:
+    return Renders(tmp_path_factory.mktemp("renders"))

@@ -1,7 +1,11 @@
 """A pairwise covering set of answer combinations: every pair of values of any two keys appears in some render.
 
-Built greedily and deterministically (seeded), dropping invalid combinations (a metric of the other problem type),
-after cookiecutter-data-science's `config_generator`, with pairwise coverage instead of the full product.
+The keys and their values come from copier.yml itself: every asked question with choices (a multiselect gives its
+first choice alone, its last alone, all of them, and all but the first), every bool question (true, false). A
+combination is dropped when a question's own validator rejects it (a metric of the other problem type), as copier
+would. Built greedily
+and deterministically (seeded), after cookiecutter-data-science's `config_generator`, with pairwise coverage
+instead of the full product.
 """
 
 from __future__ import annotations
@@ -10,23 +14,38 @@ import itertools
 import random
 from typing import Any
 
-METRICS = {"classification": ["roc_auc", "f1", "accuracy"], "regression": ["rmse", "mae", "r2"]}
-CHOICES: dict[str, list[Any]] = {
-    "python_version": ["3.11", "3.12", "3.13"],
-    "ml_framework": ["sklearn", "xgboost", "pytorch"],
-    "problem_type": ["classification", "regression"],
-    "primary_metric": [m for ms in METRICS.values() for m in ms],
-    "model_registry": ["mlflow", "none"],
-    "ci_provider": ["github", "gitlab", "none"],
-    "environments": [["dev"], ["prod"], ["dev", "staging", "prod"], ["staging", "prod"]],
-    "deployment_strategy": ["rolling", "canary", "bluegreen"],
-    "drift_detection": [True, False],
-    "use_gpu": [True, False],
+import jinja2
+
+from mlscaffold.template import bundled_template, questions, read_config
+
+CONFIG = read_config(str(bundled_template())) or {}
+QUESTIONS = questions(CONFIG)
+ANSWER_KEYS = sorted(QUESTIONS)
+
+
+def _values(name: str) -> list[Any] | None:
+    question = QUESTIONS[name]
+    if not question.asked:
+        return None
+    if question.multiselect and question.choices:
+        every = list(question.choices)
+        return [every[:1], every[-1:], every, every[1:]]
+    if question.choices:
+        return list(question.choices)
+    return [True, False] if question.type == "bool" else None
+
+
+CHOICES: dict[str, list[Any]] = {name: values for name in QUESTIONS if (values := _values(name))}
+_VALIDATORS = {
+    name: jinja2.Environment().from_string(str(spec["validator"]))
+    for name, spec in CONFIG.items()
+    if name in CHOICES and isinstance(spec, dict) and spec.get("validator")
 }
 
 
 def _valid(combo: dict[str, Any]) -> bool:
-    return combo["primary_metric"] in METRICS[combo["problem_type"]]
+    """No validator of a question in the combination rejects it (validators read only answers in CHOICES here)."""
+    return all(not template.render(combo).strip() for template in _VALIDATORS.values())
 
 
 def _pairs(combo: dict[str, Any]) -> set[tuple[str, str, str, str]]:
@@ -51,17 +70,14 @@ def pairwise(seed: int = 7, candidates: int = 60) -> list[dict[str, Any]]:
     return chosen
 
 
-def as_data_args(combo: dict[str, Any]) -> list[str]:
-    out = []
+def as_answers(combo: dict[str, Any]) -> dict[str, str]:
+    """The combination as raw ``--data`` values (``[dev, prod]``, ``true``)."""
+    out = {}
     for key, value in combo.items():
-        text = (
-            f"[{', '.join(value)}]"
-            if isinstance(value, list)
-            else str(value).lower()
-            if isinstance(value, bool)
-            else value
-        )
-        out += ["-d", f"{key}={text}"]
+        if isinstance(value, list):
+            out[key] = f"[{', '.join(value)}]"
+        else:
+            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
 
 

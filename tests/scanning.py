@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlscaffold.answers import parse_data_args
-from mlscaffold.engine import new_project
+from helpers import REPO, render, run
 
-REPO = Path(__file__).resolve().parents[1]
+__all__ = ["REPO", "render", "run"]  # re-exported for the modules that import them from here
 TOOLS_DIR = REPO / ".ci-tools"
 
 # Each scanner: the environment variable .ci/run sets (from .ci/install-scanners), and where that script puts it.
@@ -50,24 +48,6 @@ def kubectl() -> str:
             pytest.fail("kubectl is not on PATH: the manifests cannot be built")
         pytest.skip("kubectl is not on PATH: the manifests cannot be built")
     return path
-
-
-def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
-
-
-def render(dest: Path, answers: dict[str, str]) -> Path:
-    args = [f"{key}={value}" for key, value in answers.items()]
-    new_project(dest, data=parse_data_args(args), defaults=True, git=False)
-    return dest
-
-
-def render_all(tmp_path_factory: pytest.TempPathFactory, renders: dict[str, dict[str, str]]) -> dict[str, Path]:
-    """Render each answer set into a temp dir of its own and build its manifests; name -> project."""
-    projects = {name: render(tmp_path_factory.mktemp(name) / "project", answers) for name, answers in renders.items()}
-    for project in projects.values():
-        build_manifests(project)
-    return projects
 
 
 def build_manifests(project: Path) -> Path:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 PACKAGE = REPO / "generator" / "mlscaffold"
 #: Deliberately lazy, for start-up time only: the package's ``__init__`` (PEP 562 ``__getattr__``) and the CLI, whose

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Invoke
+from helpers import Invoke
 
 # (answers, the key the error must name, a text the error must contain: the bad value or what is wrong)
 INVALID = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import Invoke, git, tree_files
+from helpers import Invoke, git, tree_files
 from mlscaffold import __version__
 from mlscaffold.template import TEMPLATE_REPOSITORY
 

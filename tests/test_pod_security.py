@@ -13,20 +13,19 @@ from typing import Any
 
 import pytest
 
-from scanning import Pod, load_docs, pods_of, render_all, violations
+from conftest import Renders
+from helpers import RENDERS as ALL_RENDERS
+from scanning import Pod, load_docs, pods_of, violations
 from scanning import built_docs as _built_docs
 
-# Every deployment strategy, both registries (a PVC-backed one), GPU and drift on and off.
-RENDERS = {
-    "rolling-none-gpu": {"deployment_strategy": "rolling", "model_registry": "none", "use_gpu": "true"},
-    "canary-mlflow-drift": {"deployment_strategy": "canary", "ci_provider": "gitlab"},
-    "bluegreen-no-drift": {"deployment_strategy": "bluegreen", "drift_detection": "false", "ci_provider": "none"},
-}
+# Every deployment strategy, both registries (a PVC-backed one), GPU and drift on and off (shared session renders).
+NAMES = ["github-rolling-none-gpu", "gitlab-canary", "none-bluegreen"]
+RENDERS = {name: ALL_RENDERS[name] for name in NAMES}
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return render_all(tmp_path_factory, RENDERS)
+def projects(renders: Renders) -> dict[str, Path]:
+    return {name: renders(name, manifests=True) for name in NAMES}
 
 
 @functools.cache
@@ -52,7 +51,7 @@ def test_every_pod_of_every_resource_meets_the_policy(projects: dict[str, Path],
 def test_argo_events_pods_meet_the_policy(projects: dict[str, Path]) -> None:
     pods = [
         pod
-        for pod in all_pods(projects["canary-mlflow-drift"])
+        for pod in all_pods(projects["gitlab-canary"])
         if pod.where.split(":", 1)[1].startswith(("EventSource/", "Sensor/"))
     ]
     assert len(pods) == 2, [pod.where for pod in pods]
@@ -60,9 +59,9 @@ def test_argo_events_pods_meet_the_policy(projects: dict[str, Path]) -> None:
 
 
 def test_the_walk_sees_every_workflow_step(projects: dict[str, Path]) -> None:
-    pods = all_pods(projects["canary-mlflow-drift"])
+    pods = all_pods(projects["gitlab-canary"])
     steps = {pod.where.rsplit("[", 1)[1].rstrip("]") for pod in pods if "WorkflowTemplate/" in pod.where}
-    assert steps == {"validate-data", "train", "evaluate", "gate", "register"}
+    assert steps == {"validate-data", "train", "evaluate", "gate", "register", "propose"}
     drift = [pod.where for pod in pods if "CronWorkflow/" in pod.where]
     assert any(w.endswith("[drift]") for w in drift)
     assert any(w.endswith("[submit-training].resource") for w in drift)
@@ -120,7 +119,7 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any], str], None], str]] = {
 @pytest.mark.parametrize("kind", ["Deployment", "Rollout", "workflow-step"])
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_an_insecure_pod_is_caught(projects: dict[str, Path], kind: str, mutation: str) -> None:
-    project = projects["rolling-none-gpu" if kind == "Deployment" else "canary-mlflow-drift"]
+    project = projects["github-rolling-none-gpu" if kind == "Deployment" else "gitlab-canary"]
     wanted = "WorkflowTemplate" if kind == "workflow-step" else kind
     (doc,) = [doc for _, doc in built_docs(project) if doc.get("kind") == wanted][:1]
     bad = copy.deepcopy(doc)
@@ -132,7 +131,7 @@ def test_an_insecure_pod_is_caught(projects: dict[str, Path], kind: str, mutatio
 
 
 def test_a_server_without_probes_is_caught(projects: dict[str, Path]) -> None:
-    (doc,) = [doc for _, doc in built_docs(projects["rolling-none-gpu"]) if doc.get("kind") == "Deployment"][:1]
+    (doc,) = [doc for _, doc in built_docs(projects["github-rolling-none-gpu"]) if doc.get("kind") == "Deployment"][:1]
     bad = copy.deepcopy(doc)
     del bad["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert any("readinessProbe" in v for pod in pods_of("test", bad) for v in violations(pod))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,27 +13,19 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import Invoke, tree_files
-from matrix import as_data_args, pairwise
-from mlscaffold.answers import parse_data_args
-from mlscaffold.engine import new_project
-from mlscaffold.template import bundled_template, questions, read_config
+from conftest import Renders
+from helpers import Invoke, render, tree_files
+from matrix import ANSWER_KEYS, as_answers, pairwise
 from mlscaffold.validate import validate_project
 from mlscaffold.yamlutil import load_all
 
 GOLDEN = Path(__file__).parent / "golden"
+#: ``MLSCAFFOLD_REGENERATE_GOLDEN=1 pytest tests/test_render.py`` rewrites the golden files (review their diff).
 REGENERATE = os.environ.get("MLSCAFFOLD_REGENERATE_GOLDEN") == "1"
-ANSWER_KEYS = sorted(questions(read_config(str(bundled_template())) or {}))
 # A copier variable left unrendered, or any Jinja statement/comment. Argo ({{inputs...}}), GitHub (${{ }}) and
 # Prometheus ({{ $labels.x }}) expressions are not copier variables and may stay.
 LEFTOVER = re.compile(r"\{%|%\}|\{#|#\}|\{\{-?\s*(" + "|".join(ANSWER_KEYS) + r"|_copier\w*|names\.\w+)\b")
 COMBOS = pairwise()
-
-
-def render(tmp_path: Path, *args: str) -> Path:
-    dest = tmp_path / "project"
-    new_project(dest, data=parse_data_args(args[1::2]), defaults=True, git=False)
-    return dest
 
 
 def leftovers(project: Path) -> list[str]:
@@ -66,8 +59,10 @@ def parses(project: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=[f"pair{i:02d}" for i in range(len(COMBOS))])
-def test_pairwise_render_is_clean_parses_and_validates(tmp_path: Path, schema_dir: Path, combo: dict[str, Any]) -> None:
-    project = render(tmp_path, *as_data_args(combo))
+def test_pairwise_render_is_clean_parses_and_validates(
+    renders: Renders, schema_dir: Path, combo: dict[str, Any]
+) -> None:
+    project = renders(as_answers(combo))
     assert leftovers(project) == []
     assert parses(project) == []
     problems = validate_project(project, [str(schema_dir)]).problems
@@ -76,39 +71,58 @@ def test_pairwise_render_is_clean_parses_and_validates(tmp_path: Path, schema_di
     assert {k: recorded[k] for k in combo} == combo
 
 
-ANSWER_SETS = {
-    "default": [],
-    "xgboost-regression-rolling-gitlab": [
-        "-d", "ml_framework=xgboost", "-d", "problem_type=regression", "-d", "deployment_strategy=rolling",
-        "-d", "ci_provider=gitlab", "-d", "model_registry=none", "-d", "environments=[dev]",
-    ],
-    "pytorch-bluegreen-gpu-no-drift": [
-        "-d", "ml_framework=pytorch", "-d", "deployment_strategy=bluegreen", "-d", "use_gpu=true",
-        "-d", "drift_detection=false", "-d", "ci_provider=none", "-d", "environments=[staging, prod]",
-    ],
-}  # fmt: skip
+#: The answer sets whose whole render is kept under tests/golden/ (three of helpers.RENDERS).
+GOLDEN_SETS = ["default", "xgboost-regression-rolling-gitlab", "pytorch-bluegreen-gpu-no-drift"]
 
 
-@pytest.mark.parametrize("name", sorted(ANSWER_SETS))
-def test_exact_file_set(tmp_path: Path, name: str) -> None:
-    """The rendered paths equal the golden list (MLSCAFFOLD_REGENERATE_GOLDEN=1 rewrites it on purpose)."""
-    project = render(tmp_path, *ANSWER_SETS[name])
-    files = sorted(tree_files(project))
-    golden = GOLDEN / f"files-{name}.txt"
+def golden_text(project: Path) -> str:
+    """Every rendered file, in path order, as `=== path ===` and its text: a template change shows as this diff."""
+    parts = []
+    for rel in sorted(tree_files(project)):
+        data = (project / rel).read_bytes()
+        body = data.decode("utf-8") if b"\0" not in data else f"<binary, {len(data)} bytes>\n"
+        parts.append(f"=== {rel} ===\n{body}" + ("" if body.endswith("\n") else "\n<no newline at end>\n"))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("name", GOLDEN_SETS)
+def test_render_matches_its_golden(renders: Renders, name: str) -> None:
+    """Paths and contents equal tests/golden/<name>.render.txt (MLSCAFFOLD_REGENERATE_GOLDEN=1 rewrites it)."""
+    text = golden_text(renders(name))
+    golden = GOLDEN / f"{name}.render.txt"
     if REGENERATE:
         golden.parent.mkdir(exist_ok=True)
-        golden.write_text("\n".join(files) + "\n")
-    assert files == golden.read_text().split()
+        golden.write_text(text, encoding="utf-8")
+    assert golden.is_file(), f"{golden} is missing: run with MLSCAFFOLD_REGENERATE_GOLDEN=1 and review it"
+    expected = golden.read_text(encoding="utf-8")
+    if text != expected:  # name the files that differ first: the full diff of a whole render is long
+        ours, theirs = _files(text), _files(expected)
+        differing = sorted(p for p in ours.keys() | theirs.keys() if ours.get(p) != theirs.get(p))
+        pytest.fail(f"{name}: {len(differing)} rendered file(s) differ from the golden: {', '.join(differing[:20])}")
 
 
-def test_answers_with_quotes_and_colons_stay_valid_toml_and_yaml(tmp_path: Path, schema_dir: Path) -> None:
-    project = render(
-        tmp_path,
-        "-d", "project_name=O'Brien \"Fraud\": Detector #1",
-        "-d", "project_slug=obrien-fraud",
-        "-d", "description=Scores: cards, \"wires\" & 'checks' # not a comment",
-        "-d", "author_name=Zoë O'Neil",
-    )  # fmt: skip
+def _files(text: str) -> dict[str, str]:
+    chunks = re.split(r"^=== (.+) ===\n", text, flags=re.M)
+    return dict(zip(chunks[1::2], chunks[2::2], strict=True))
+
+
+def test_golden_comparison_sees_a_changed_line(renders: Renders, tmp_path: Path) -> None:
+    """The comparison is over contents, not just names: one changed character in one file is a difference."""
+    copy = tmp_path / "copy"
+    shutil.copytree(renders("default"), copy)
+    readme = copy / "README.md"
+    readme.write_text(readme.read_text().replace("#", "##", 1))
+    changed = _files(golden_text(copy))
+    assert [p for p, body in _files(golden_text(renders("default"))).items() if changed[p] != body] == ["README.md"]
+
+
+def test_answers_with_quotes_and_colons_stay_valid_toml_and_yaml(renders: Renders, schema_dir: Path) -> None:
+    project = renders({
+        "project_name": "O'Brien \"Fraud\": Detector #1",
+        "project_slug": "obrien-fraud",
+        "description": "Scores: cards, \"wires\" & 'checks' # not a comment",
+        "author_name": "Zoë O'Neil",
+    })  # fmt: skip
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == "Scores: cards, \"wires\" & 'checks' # not a comment"
     assert parses(project) == []
@@ -119,7 +133,7 @@ def test_answers_with_quotes_and_colons_stay_valid_toml_and_yaml(tmp_path: Path,
 def test_a_typo_in_a_rendered_manifest_fails_validate_naming_file_document_and_field(
     cli: Invoke, tmp_path: Path, schema_dir: Path
 ) -> None:
-    project = render(tmp_path)
+    project = render(tmp_path / "project")
     rollout = project / "deploy" / "k8s" / "base" / "rollout.yaml"
     rollout.write_text(rollout.read_text().replace("          image: ", "          imagee: oops\n          image: ", 1))
     workflow = project / "deploy" / "argo-workflows" / "training-workflowtemplate.yaml"

