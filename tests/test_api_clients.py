@@ -73,12 +73,18 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """A default render with its environment built and a model trained (no registry needed: MODEL_PATH)."""
+    """A default render with its environment built (uv, pinned as `make install` pins it) and a model trained (no
+    registry needed: MODEL_PATH)."""
     path = tmp_path_factory.mktemp("api") / "fraud-detector"
     run([str(Path(sys.executable).parent / "mlscaffold"), "new", str(path), "--defaults"], cwd=path.parent)
     run([uv(), "venv", "--quiet", "--python", sys.executable, str(path / ".venv")], cwd=path)
     python = path / ".venv" / "bin" / "python"
-    run([uv(), "pip", "install", "--quiet", "-p", str(python), "-c", "constraints.txt", "-e", ".[dev]"], cwd=path)
+    install = [uv(), "pip", "install", "--quiet", "-p", str(python)]
+    if (path / "requirements" / "dev.txt").is_file():  # the locked requirements, then the project itself
+        run([*install, "--require-hashes", "-r", "requirements/dev.txt"], cwd=path)
+        run([*install, "--no-deps", "--no-build-isolation", "-e", "."], cwd=path)
+    else:
+        run([*install, "-c", "constraints.txt", "-e", ".[dev]"], cwd=path)
     run([str(python), "-m", PACKAGE, "train"], cwd=path, env=project_env(path))
     readme = (path / "README.md").read_text()
     match = re.search(r"curl -s http://127\.0\.0\.1:8000/predict .*?-d '(\{.*?\})'", readme, re.S)
