@@ -348,10 +348,13 @@ def test_two_workers_report_every_request_on_every_scrape(project: Project, tmp_
         for file in metrics_dir.glob("counter_*.db"):
             values = json.loads(run([str(project.python), "-c", READ_COUNTERS, str(file)], cwd=tmp_path))
             per_worker[file.stem] = sum(v for k, v in values if '"predict_requests_total"' in k and '"ok"' in k)
-        scrapes = [outcomes(server.metrics()) for _ in range(12)]  # either worker answers a scrape
+        texts = [server.metrics() for _ in range(12)]  # either worker answers a scrape
+    scrapes = [outcomes(text) for text in texts]
+    model_info = [re.findall(r"^model_info\{.*\} (\S+)$", text, re.M) for text in texts]
     print(f"workers: ok per worker {per_worker}; scrapes {[s['ok'] for s in scrapes]}")
     assert len(per_worker) == 2, per_worker
     assert all(count > 0 for count in per_worker.values()), per_worker  # both served: one alone would prove nothing
     assert sum(per_worker.values()) == requests
     assert [scrape["ok"] for scrape in scrapes] == [requests] * len(scrapes)  # all workers, whichever answers
+    assert model_info == [["1.0"]] * len(texts)  # one series for the served model (the live workers' maximum)
     assert not metrics_dir.exists()  # removed when the server stopped
