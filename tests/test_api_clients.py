@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from scanning import kubectl
 
 pytestmark = pytest.mark.slow
