@@ -1,5 +1,6 @@
 """The generated service against real clients: schemathesis with every check, a bounded mixed load with its peak
-memory and its metrics, and `serve --workers 2` scraped as Prometheus would (issue 12).
+memory and its metrics, `serve --workers 2` scraped as Prometheus would, and a real Prometheus (Debian's, as
+.ci/run installs it for promtool) evaluating the generated error-rate alert and canary analysis (issue 12).
 
 One default render per module, its environment built with uv from the render's constraints.txt, a model trained
 with the project's own `train` step, and the project's own `serve` command on a free loopback port. Slow: marked
@@ -8,6 +9,7 @@ with the project's own `train` step, and the project's own `serve` command on a 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,11 +141,11 @@ def call(
 
 
 @contextmanager
-def serving(project: Project, log: Path, *args: str, **env: str) -> Iterator[Server]:
+def serving(project: Project, log: Path, *args: str, model: Path | None = None, **env: str) -> Iterator[Server]:
     port = free_port()
     environment = project_env(
         project.path,
-        **{f"{ENV}MODEL_PATH": str(project.model), f"{ENV}PREDICTION_LOG": str(log)},
+        **{f"{ENV}MODEL_PATH": str(model or project.model), f"{ENV}PREDICTION_LOG": str(log)},
         **env,
     )
     output = log.with_suffix(".out")
@@ -358,3 +361,123 @@ def test_two_workers_report_every_request_on_every_scrape(project: Project, tmp_
     assert [scrape["ok"] for scrape in scrapes] == [requests] * len(scrapes)  # all workers, whichever answers
     assert model_info == [["1.0"]] * len(texts)  # one series for the served model (the live workers' maximum)
     assert not metrics_dir.exists()  # removed when the server stopped
+
+
+# A bundle whose every prediction raises (its encoder says it is not fitted): a model that fails in production.
+BREAK_MODEL = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    f"from {PACKAGE}.model import ModelBundle\n"
+    "bundle = ModelBundle.load(Path(sys.argv[1]))\n"
+    "bundle.encoder.fitted = False\n"
+    "bundle.save(Path(sys.argv[2]))"
+)
+
+
+def prometheus() -> str:
+    path = shutil.which("prometheus")
+    if path is None:
+        pytest.fail("prometheus is not on PATH (Debian: apt-get install prometheus; .ci/run installs it)")
+    return path
+
+
+def query(port: int, expr: str) -> list[dict[str, Any]]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    status, body = call(connection, "GET", "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    assert status == 200, body[:500]
+    result: list[dict[str, Any]] = json.loads(body)["data"]["result"]
+    return result
+
+
+def test_prometheus_sees_the_500s_in_the_error_rate_alert_and_the_canary_analysis(
+    project: Project, tmp_path: Path
+) -> None:
+    """A real Prometheus scrapes a stable server and a canary whose model fails, with the generated alert rules;
+    the error-rate alert and the canary's success-rate analysis (as rendered) must both see the 500s."""
+    broken = tmp_path / "broken.joblib"
+    run([str(project.python), "-c", BREAK_MODEL, str(project.model), str(broken)], cwd=tmp_path)
+    namespace = "fraud-detector-dev"
+    rule_doc = yaml.safe_load((project.path / "deploy/monitoring/prometheusrule.yaml").read_text())
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rule_doc["spec"]))
+    analysis = yaml.safe_load((project.path / "deploy/rollouts/success-rate.yaml").read_text())
+    success_rate = analysis["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
+    (alert,) = [
+        rule
+        for group in rule_doc["spec"]["groups"]
+        if group["name"].endswith("-dev")
+        for rule in group["rules"]
+        if rule.get("alert", "").endswith("HighErrorRate")
+    ]
+    valid = json.dumps(project.record).encode()
+    invalid = json.dumps(project.record | {"hour": "noon"}).encode()
+    with (
+        serving(project, tmp_path / "stable.jsonl") as stable,
+        serving(project, tmp_path / "canary.jsonl", model=broken) as canary,
+    ):
+        port = free_port()
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp_path / "rules.yml")],
+            "scrape_configs": [
+                {
+                    "job_name": "serving",
+                    "static_configs": [
+                        {"targets": [f"127.0.0.1:{stable.port}"],
+                         "labels": {"namespace": namespace, "rollouts_pod_template_hash": "stable"}},
+                        {"targets": [f"127.0.0.1:{canary.port}"],
+                         "labels": {"namespace": namespace, "rollouts_pod_template_hash": "canary"}},
+                    ],
+                }
+            ],
+        }  # fmt: skip
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+        stop = threading.Event()
+        answers: Counter[tuple[str, int]] = Counter()
+
+        def traffic() -> None:
+            while not stop.is_set():
+                for name, server in (("stable", stable), ("canary", canary)):
+                    for body in (valid, valid, invalid):
+                        answers[name, server.request("POST", "/predict", body, "application/json")] += 1
+                time.sleep(0.02)
+
+        sender = threading.Thread(target=traffic)
+        server = subprocess.Popen(
+            [prometheus(), f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        sender.start()
+        try:
+            # Bounded wait until rate() has two scrapes of the canary's failures (not an assertion on time).
+            deadline = time.monotonic() + 120
+            seen = 'sum(rate(predict_requests_total{rollouts_pod_template_hash="canary", outcome="error"}[2m])) > 0'
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError, AssertionError):
+                    if query(port, seen) and query(port, 'count(up{job="serving"} == 1) == 2'):
+                        break
+                time.sleep(0.5)
+            rates = {
+                pod: query(
+                    port, success_rate.replace("{{args.namespace}}", namespace).replace("{{args.pod-hash}}", pod)
+                )
+                for pod in ("stable", "canary")
+            }
+            firing = query(port, alert["expr"])
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            rules = json.loads(call(connection, "GET", "/api/v1/rules")[1])["data"]["groups"]
+        finally:
+            stop.set()
+            sender.join(timeout=60)
+            server.terminate()
+            server.wait(timeout=60)
+    print(f"prometheus: answers {dict(answers)}; success rate {rates}; error-rate alert {firing}")
+    assert answers["canary", 500] > 0 and answers["canary", 200] == 0, answers
+    assert answers["stable", 500] == 0 and answers["stable", 200] > 0, answers
+    assert float(rates["stable"][0]["value"][1]) == 1.0  # the stable pods succeed
+    assert float(rates["canary"][0]["value"][1]) == 0.0  # the analysis fails the canary: a rollback
+    assert firing, "the error-rate alert's expression sees no failures"
+    assert float(firing[0]["value"][1]) > 0.05
+    unhealthy = [(r["name"], r.get("lastError")) for g in rules for r in g["rules"] if r["health"] != "ok"]
+    assert unhealthy == []
