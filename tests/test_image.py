@@ -1,0 +1,229 @@
+"""The cluster path, run here for real: the generated image built with podman (runc, host network) and run as the
+manifests declare, the Argo training DAG executed task by task in that image (tests/argo_runner.py), a real
+`mlflow server` on loopback as the registry, then the server container pinned to the version the DAG registered.
+
+Stand-ins, because they cannot exist here: the base image is Debian bookworm built by debootstrap and imported under
+the Dockerfile's FROM name (.ci/build-base-image: no registry can be pulled from); Argo's controller is
+tests/argo_runner.py (no Kubernetes API server runs here). Slow: each image builds in minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from argo_runner import PODMAN, run_workflow
+from helpers import REPO, render, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
+TAG = "local-test"
+BASE_SCRIPT = REPO / ".ci" / "build-base-image"
+
+
+def podman() -> list[str]:
+    if shutil.which("podman") is None or not Path("/usr/sbin/runc").exists():
+        message = "podman and runc are not installed (.ci/run installs them: apt-get install podman runc debootstrap)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return PODMAN
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def built(project: Path, folder: str) -> list[dict[str, Any]]:
+    done = run(["kubectl", "kustomize", str(project / folder)])
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if isinstance(doc, dict)]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc.get("kind") == kind]
+
+
+class Image:
+    """A render and its image, built once; named as the manifests name it (their image at tag TAG)."""
+
+    def __init__(self, root: Path, answers: dict[str, str]) -> None:
+        podman()
+        self.project = render(root / "project", answers)
+        self.pipelines = built(self.project, "deploy/argo-workflows")
+        template = by_kind(self.pipelines, "WorkflowTemplate")[0]
+        image = template["spec"]["templates"][1]["container"]["image"]
+        self.name = image.split(":{{", 1)[0] + f":{TAG}"
+        dockerfile = (self.project / "Dockerfile").read_text()
+        bases = set(re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)) - set(re.findall(r"AS (\S+)", dockerfile))
+        for base in bases:
+            qualified = base if "/" in base.split(":")[0] else f"docker.io/library/{base}"
+            done = run(["bash", str(BASE_SCRIPT), qualified])
+            assert done.returncode == 0, done.stdout + done.stderr
+        started = time.perf_counter()
+        done = run([*PODMAN, "build", "--format", "docker", "--network=host", "--pull=never", "-t", self.name, "."],
+                   cwd=self.project)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        self.build_seconds = time.perf_counter() - started
+        inspect = json.loads(run([*PODMAN, "image", "inspect", self.name]).stdout)[0]
+        self.size = int(inspect["Size"])
+        check = inspect.get("Healthcheck") or inspect["Config"].get("Healthcheck") or {}
+        self.healthcheck: list[str] = check.get("Test", [])
+
+    def serving_container(self, overlay: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The serving container of an overlay's build, and its environment with ConfigMap references resolved."""
+        docs = built(self.project, f"deploy/k8s/overlays/{overlay}")
+        workload = (by_kind(docs, "Rollout") or by_kind(docs, "Deployment"))[0]
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        maps = {d["metadata"]["name"]: d.get("data", {}) for d in by_kind(docs, "ConfigMap")}
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            env.update(maps[source["configMapRef"]["name"]])
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+            else:
+                ref = item["valueFrom"]["configMapKeyRef"]
+                env[item["name"]] = maps[ref["name"]][ref["key"]]
+        return container, env
+
+
+@pytest.fixture(scope="module")
+def default_image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    return Image(tmp_path_factory.mktemp("image-default"), {})
+
+
+@pytest.fixture(scope="module")
+def mlflow(default_image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on loopback, run from the project image (as a cluster would run one)."""
+    store = tmp_path_factory.mktemp("mlflow-store")
+    store.chmod(0o777)
+    port = free_port()
+    name = f"mlflow-{port}"
+    cmd = [
+        *PODMAN, "run", "-d", "--name", name, "--network=host", "--user", "10001:10001", "--volume", f"{store}:/mlflow",
+        "--entrypoint", "mlflow", default_image.name, "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts",
+        "--serve-artifacts", "--workers", "1",
+    ]  # fmt: skip
+    done = run(cmd)
+    assert done.returncode == 0, done.stderr
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/health", seconds=120, container=name)
+        yield url
+    finally:
+        run([*PODMAN, "rm", "-f", name])
+
+
+def wait_for(url: str, *, seconds: float, container: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    logs = run([*PODMAN, "logs", container])
+    pytest.fail(f"{url} not ready in {seconds} s: {logs.stdout[-2000:]}{logs.stderr[-2000:]}")
+
+
+def http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def trained(default_image: Image, mlflow: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The training WorkflowTemplate run in the image, task by task, as declared, against the real MLflow server."""
+    template = by_kind(default_image.pipelines, "WorkflowTemplate")[0]
+    declared = {p["name"] for p in template["spec"]["arguments"]["parameters"]}
+    parameters = {"image-tag": TAG, "mlflow-tracking-uri": mlflow}
+    result = run_workflow(
+        template["spec"],
+        tmp_path_factory.mktemp("training-run"),
+        parameters={k: v for k, v in parameters.items() if k in declared},
+        skip=["propose"],
+    )
+    return {"run": result, "template": template}
+
+
+def test_the_training_dag_runs_in_the_image_as_declared(trained: dict[str, Any]) -> None:
+    result = trained["run"]
+    tasks = [t["name"] for t in trained["template"]["spec"]["templates"][0]["dag"]["tasks"]]
+    assert tasks[:5] == ["validate-data", "train", "evaluate", "gate", "register"]
+    for name, task in result.tasks.items():
+        if name != "propose":
+            assert task.phase == "Succeeded", f"{name}: {task.log[-3000:]}"
+    assert result.tasks["train"].outputs, "train produced no artifacts"
+
+
+def test_the_server_container_serves_the_registered_version_read_only(
+    default_image: Image, mlflow: str, trained: dict[str, Any]
+) -> None:
+    container, env = default_image.serving_container("dev")
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    env = {**env, "MLFLOW_TRACKING_URI": mlflow}
+    version_var = next(name for name in env if name.endswith("_MODEL_VERSION"))
+    env[version_var] = "1"
+    port = int(container["args"][container["args"].index("--port") + 1])
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.fail(f"port {port} (the container's port) is busy on this machine")
+    name = f"serve-{free_port()}"
+    cmd = [*PODMAN, "run", "-d", "--name", name, "--network=host", "--read-only", "--tmpfs", "/tmp",
+           "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]  # fmt: skip
+    for key, value in env.items():
+        cmd += ["--env", f"{key}={value}"]
+    cmd += ["--entrypoint", container["command"][0], default_image.name, *container["command"][1:], *container["args"]]
+    assert run(cmd).returncode == 0
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/readyz", seconds=120, container=name)
+        status, ready = http(f"{base}/readyz")
+        assert (status, ready["model_version"]) == (200, "1")
+        schema = yaml.safe_load((default_image.project / "data" / "schema.yaml").read_text())
+        record = example_record(schema)
+        status, body = http(f"{base}/predict", record)
+        assert status == 200, body
+        assert body["model_version"] == "1"
+        check = default_image.healthcheck
+        assert check and check[0] in ("CMD", "CMD-SHELL"), check
+        probe = run([*PODMAN, "exec", name, *(check[1:] if check[0] == "CMD" else ["sh", "-c", check[1]])])
+        assert probe.returncode == 0, probe.stderr
+    finally:
+        run([*PODMAN, "rm", "-f", name])
+
+
+def example_record(schema: dict[str, Any]) -> dict[str, Any]:
+    """One valid request record from the data contract (the middle of each range, the first category)."""
+    record: dict[str, Any] = {}
+    for name, column in schema["features"].items():
+        if column.get("categories"):
+            record[name] = column["categories"][0]
+        else:
+            low, high = column.get("min", 0), column.get("max", 1)
+            value = (low + high) / 2
+            record[name] = int(value) if column.get("dtype") == "int" else float(value)
+    return record
