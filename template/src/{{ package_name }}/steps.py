@@ -319,10 +319,13 @@ def set_model(settings: Settings, overlay: str, version: str) -> str:
     from . import gitops, registry
 
     try:
+        gitops.overlay_file(settings.project_dir, overlay)
+        version = gitops.check_model_version(version)
         if version != gitops.NO_MODEL_VERSION:
             registry.get_version(version, settings)
-        gitops.overlay_file(settings.project_dir, overlay)
         path = gitops.set_model(settings.project_dir, overlay, version)
+    except gitops.GitOpsError as exc:
+        raise StepError(str(exc)) from None
     except registry.RegistryError as exc:
         known = ", ".join(v.version for v in registry.list_versions(settings)) or "none"
         raise StepError(
@@ -330,8 +333,6 @@ def set_model(settings: Settings, overlay: str, version: str) -> str:
         ) from None
     except registry.RegistryUnavailable as exc:
         raise StepError(f"VERSION={version}: cannot check it, registry unreachable: {exc}") from None
-    except gitops.GitOpsError as exc:
-        raise StepError(str(exc)) from None
     return f"{_show(path)}: {gitops.MODEL_VERSION_VARIABLE}={version}"
 
 
