@@ -4,7 +4,9 @@ controller (no Kubernetes API server can run on this machine).
 For every task, in dependency order: the template's container (image, command, args, env with the workflow's
 parameters resolved), its volume mounts as fresh directories (``emptyDir``: one per pod; a PersistentVolumeClaim:
 one per claim, shared by the run), the pod and container ``securityContext`` (user, group, read-only root
-filesystem, no capabilities), input artifacts copied from the producing task's outputs, and ``depends``/``when``
+filesystem, no capabilities), input artifacts copied from the producing task's outputs or fetched by key from the
+artifact repository (a local folder stands in for the bucket; an optional artifact whose key holds nothing is
+skipped, as Argo does), and ``depends``/``when``
 evaluated on the tasks' phases and exit codes. Resource templates (``resource: create``) are not run: they are
 returned as the manifests they would create. Anything this stand-in does not understand is an error, never skipped.
 """
@@ -64,6 +66,7 @@ def run_workflow(
     network: str = "host",
     timeout: float = 900,
     skip: Sequence[str] = (),
+    repository: Path | None = None,
 ) -> Run:
     """Run the entrypoint DAG of a WorkflowTemplate's (or a CronWorkflow's ``workflowSpec``) ``spec``.
 
@@ -102,7 +105,7 @@ def run_workflow(
         pod_dir.mkdir(parents=True)
         result = _run_template(
             task["name"], template, run, inputs, artifacts, volumes, claims, workdir, pod_dir,
-            secrets or {}, network, timeout,
+            secrets or {}, network, timeout, repository,
         )  # fmt: skip
         run.tasks[task["name"]] = result
     for result in run.tasks.values():
@@ -205,6 +208,7 @@ def _run_template(
     secrets: Mapping[str, Mapping[str, str]],
     network: str,
     timeout: float,
+    repository: Path | None,
 ) -> TaskResult:
     declared = {p["name"]: str(p.get("value", "")) for p in template.get("inputs", {}).get("parameters", [])}
     params = {**declared, **inputs}
@@ -245,7 +249,9 @@ def _run_template(
         host.chmod(0o777)
         mounts[mount["mountPath"]] = host
     for artifact in template.get("inputs", {}).get("artifacts", []):
-        source = artifacts.get(artifact["name"])
+        source = artifacts.get(artifact["name"]) or _from_repository(artifact, run, params, repository)
+        if source is None and artifact.get("optional"):
+            continue
         if source is None:
             raise Unsupported(f"input artifact {artifact['name']} of {name} has no source")
         host = pod_dir / "inputs" / artifact["name"]
@@ -277,6 +283,20 @@ def _run_template(
             result.log += f"\noutput artifact {artifact['name']} ({artifact['path']}) is missing"
     subprocess.run([*PODMAN, "rm", "-f", f"argo-{pod_dir.name}"], capture_output=True, check=False)
     return result
+
+
+def _from_repository(
+    artifact: Mapping[str, Any], run: Run, params: Mapping[str, str], repository: Path | None
+) -> Path | None:
+    """A key-only artifact (``s3: {key: ...}``) from the repository stand-in; None when nothing is under the key."""
+    located = [artifact[kind] for kind in ("s3", "gcs", "azure", "oss") if kind in artifact]
+    if not located:
+        return None
+    if repository is None:
+        raise Unsupported(f"artifact {artifact['name']} is read from an artifact repository: pass repository=")
+    key = _resolve(str(located[0]["key"]), run, params).strip("/")
+    path = repository / key
+    return path if path.exists() else None
 
 
 def _saved(path: str, mounts: Mapping[str, Path], target: Path, container: str) -> bool:

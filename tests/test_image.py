@@ -227,3 +227,54 @@ def example_record(schema: dict[str, Any]) -> dict[str, Any]:
             value = (low + high) / 2
             record[name] = int(value) if column.get("dtype") == "int" else float(value)
     return record
+
+
+@pytest.fixture(scope="module")
+def drift_monitor(default_image: Image, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The drift CronWorkflow's workflow, and a repository stand-in holding a shifted window (made in the image)."""
+    cron = by_kind(default_image.pipelines, "CronWorkflow")
+    (monitor,) = [doc for doc in cron if "drift" in doc["metadata"]["name"]]
+    repository = tmp_path_factory.mktemp("artifact-repository")
+    key = {p["name"]: p["value"] for p in monitor["spec"]["workflowSpec"]["arguments"]["parameters"]}[
+        "current-window-key"
+    ]
+    made_in = tmp_path_factory.mktemp("window")
+    made_in.chmod(0o777)
+    package = next(p.name for p in (default_image.project / "src").iterdir() if p.is_dir())
+    made = run([*PODMAN, "run", "--rm", "--network=host", "--user", "10001:10001", "--volume", f"{made_in}:/out",
+                "--entrypoint", "python", default_image.name, "-m", package, "make-data", "--shift", "1.0",
+                "--seed", "7", "--out", "/out/current.csv"])  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    (repository / key).parent.mkdir(parents=True)
+    shutil.copy2(made_in / "current.csv", repository / key)  # the window under its key: a CSV with labels
+    empty = tmp_path_factory.mktemp("empty-repository")
+    return {"spec": monitor["spec"]["workflowSpec"], "repository": repository, "empty": empty}
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no drift", {"drift": "Succeeded", "retrain": "Omitted", "check-failed": "Omitted", "run": "Succeeded"}),
+        ("drift", {"drift": "Failed", "retrain": "Succeeded", "check-failed": "Skipped", "run": "Succeeded"}),
+        ("broken check", {"drift": "Failed", "retrain": "Skipped", "check-failed": "Failed", "run": "Failed"}),
+    ],
+)
+def test_the_drift_dag_branches_as_declared(
+    drift_monitor: dict[str, Any], tmp_path: Path, case: str, expected: dict[str, str]
+) -> None:
+    """exit 0: done; exit 3 (drift): the retraining Workflow is created; any other exit: the run fails."""
+    parameters = {"image-tag": TAG, "pushgateway-url": ""}
+    repository = drift_monitor["repository"]
+    if case == "no drift":  # the reference (the seeded sample) against itself
+        parameters["current-data-path"] = "/work/data/sample.csv"
+    elif case == "broken check":  # nothing under the window's key: no current data
+        repository = drift_monitor["empty"]
+    result = run_workflow(drift_monitor["spec"], tmp_path, parameters=parameters, repository=repository)
+    phases = {name: task.phase for name, task in result.tasks.items()}
+    assert {**phases, "run": result.phase} == expected, {n: t.log[-1500:] for n, t in result.tasks.items()}
+    exit_code = result.tasks["drift"].exit_code
+    assert exit_code == {"no drift": 0, "drift": 3}.get(case, exit_code) and (case != "broken check" or exit_code != 3)
+    if case == "drift":
+        (workflow,) = result.tasks["retrain"].created
+        assert workflow["kind"] == "Workflow"
+        assert workflow["spec"]["workflowTemplateRef"]["name"].endswith("-training")
