@@ -101,13 +101,25 @@ class Image:
         return container, env
 
 
+IMAGES = {"default": {}, "xgboost": {"ml_framework": "xgboost"}}
+
+
 @pytest.fixture(scope="module")
 def default_image(tmp_path_factory: pytest.TempPathFactory) -> Image:
-    return Image(tmp_path_factory.mktemp("image-default"), {})
+    return Image(tmp_path_factory.mktemp("image-default"), IMAGES["default"])
+
+
+@pytest.fixture(scope="module", params=sorted(IMAGES))
+def image(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """The default image (shared with the drift tests) and a non-default one (XGBoost)."""
+    if request.param == "default":
+        built_image: Image = request.getfixturevalue("default_image")
+        return built_image
+    return Image(tmp_path_factory.mktemp(f"image-{request.param}"), IMAGES[request.param])
 
 
 @pytest.fixture(scope="module")
-def mlflow(default_image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mlflow(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` on loopback, run from the project image (as a cluster would run one)."""
     store = tmp_path_factory.mktemp("mlflow-store")
     store.chmod(0o777)
@@ -115,7 +127,7 @@ def mlflow(default_image: Image, tmp_path_factory: pytest.TempPathFactory) -> It
     name = f"mlflow-{port}"
     cmd = [
         *PODMAN, "run", "-d", "--name", name, "--network=host", "--user", "10001:10001", "--volume", f"{store}:/mlflow",
-        "--entrypoint", "mlflow", default_image.name, "server", "--host", "127.0.0.1", "--port", str(port),
+        "--entrypoint", "mlflow", image.name, "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts",
         "--serve-artifacts", "--workers", "1",
     ]  # fmt: skip
@@ -154,9 +166,9 @@ def http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def trained(default_image: Image, mlflow: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def trained(image: Image, mlflow: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The training WorkflowTemplate run in the image, task by task, as declared, against the real MLflow server."""
-    template = by_kind(default_image.pipelines, "WorkflowTemplate")[0]
+    template = by_kind(image.pipelines, "WorkflowTemplate")[0]
     declared = {p["name"] for p in template["spec"]["arguments"]["parameters"]}
     parameters = {"image-tag": TAG, "mlflow-tracking-uri": mlflow}
     result = run_workflow(
@@ -179,9 +191,9 @@ def test_the_training_dag_runs_in_the_image_as_declared(trained: dict[str, Any])
 
 
 def test_the_server_container_serves_the_registered_version_read_only(
-    default_image: Image, mlflow: str, trained: dict[str, Any]
+    image: Image, mlflow: str, trained: dict[str, Any]
 ) -> None:
-    container, env = default_image.serving_container("dev")
+    container, env = image.serving_container("dev")
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     env = {**env, "MLFLOW_TRACKING_URI": mlflow}
@@ -196,19 +208,19 @@ def test_the_server_container_serves_the_registered_version_read_only(
            "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]  # fmt: skip
     for key, value in env.items():
         cmd += ["--env", f"{key}={value}"]
-    cmd += ["--entrypoint", container["command"][0], default_image.name, *container["command"][1:], *container["args"]]
+    cmd += ["--entrypoint", container["command"][0], image.name, *container["command"][1:], *container["args"]]
     assert run(cmd).returncode == 0
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/readyz", seconds=120, container=name)
         status, ready = http(f"{base}/readyz")
         assert (status, ready["model_version"]) == (200, "1")
-        schema = yaml.safe_load((default_image.project / "data" / "schema.yaml").read_text())
+        schema = yaml.safe_load((image.project / "data" / "schema.yaml").read_text())
         record = example_record(schema)
         status, body = http(f"{base}/predict", record)
         assert status == 200, body
         assert body["model_version"] == "1"
-        check = default_image.healthcheck
+        check = image.healthcheck
         assert check and check[0] in ("CMD", "CMD-SHELL"), check
         probe = run([*PODMAN, "exec", name, *(check[1:] if check[0] == "CMD" else ["sh", "-c", check[1]])])
         assert probe.returncode == 0, probe.stderr
