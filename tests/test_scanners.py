@@ -322,8 +322,13 @@ def test_gitlab_ci_rules_and_images(projects: dict[str, Path], name: str) -> Non
         image = image["name"] if isinstance(image, dict) else image
         if image:
             assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), f"{job}: {image}"
-    # The push token is used in one place only: the .gitops jobs (protected branch, serialized by resource_group).
-    uses = [line for line in text.splitlines() if "GITOPS_TOKEN" in line and not line.lstrip().startswith("#")]
+    # The push token is used in one place only: the .gitops jobs (protected branch, serialized by resource_group);
+    # the template-update job only unsets it (tests/test_generated_ci.py).
+    uses = [
+        line
+        for line in text.splitlines()
+        if "GITOPS_TOKEN" in line and not line.lstrip().startswith(("#", "- unset GITOPS_TOKEN "))
+    ]
     assert len(uses) == 1 and "$GITOPS_TOKEN" in json.dumps(ci[".gitops"]["before_script"])
     assert ci[".gitops"]["resource_group"] == "gitops"
     for secret in ("GITOPS_TOKEN", "REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"):
