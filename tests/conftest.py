@@ -4,16 +4,12 @@ Plain helpers live in helpers.py."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from helpers import RENDERS, REPO, SCHEMA_ENV, Invoke, Result, render, schema_location
+from helpers import SCHEMA_ENV, Invoke, Renders, Result, schema_location
 from mlscaffold.cli import run
-from scanning import build_manifests
-
-__all__ = ["REPO"]  # modules that still import it from here; new code imports helpers
 
 
 @pytest.fixture(scope="session")
@@ -46,29 +42,6 @@ def _no_user_git_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         monkeypatch.delenv(var, raising=False)
-
-
-class Renders:
-    """Renders of the bundled template, made once per session per answer set and shared by every test that reads
-    one. They are read-only: a test that changes files copies the render first (``shutil.copytree``)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._made: dict[tuple[tuple[str, str], ...], Path] = {}
-        self._built: set[Path] = set()
-
-    def __call__(self, answers: str | Mapping[str, str], *, manifests: bool = False) -> Path:
-        """The render of a named answer set (``helpers.RENDERS``) or of raw answers; with ``manifests``, after the
-        generated project's own ``make manifests``."""
-        data = RENDERS[answers] if isinstance(answers, str) else dict(answers)
-        key = tuple(sorted(data.items()))
-        if key not in self._made:
-            self._made[key] = render(self.root / f"render-{len(self._made):02d}", data)
-        project = self._made[key]
-        if manifests and project not in self._built:
-            build_manifests(project)
-            self._built.add(project)
-        return project
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,14 @@ copier templates in git repositories of their own (copier's tests/helpers.py pat
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from mlscaffold.answers import parse_data_args
@@ -38,6 +40,15 @@ Invoke = Callable[..., Result]
 def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A command's completed process, whatever its exit status."""
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
+
+
+def run_ok(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> str:
+    """A command that must succeed: its stdout and stderr, or a failure showing both tails."""
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, (
+        f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout + done.stderr
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -71,6 +82,23 @@ def render(dest: Path, answers: Mapping[str, str] | None = None) -> Path:
     return dest
 
 
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is not on PATH: the manifests cannot be built")
+        pytest.skip("kubectl is not on PATH: the manifests cannot be built")
+    return path
+
+
+def build_manifests(project: Path) -> Path:
+    """`make manifests` in the render (the generated project's own target): every Kustomize folder, built."""
+    kubectl()
+    done = run(["make", "--no-print-directory", "manifests"], cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return project / "build" / "manifests"
+
+
 #: Named answer sets of the bundled template, rendered once per test session (conftest's ``renders`` fixture) and
 #: shared by the render, scanner and pod-policy tests. Together: every deployment strategy, registry and CI provider,
 #: GPU and drift on and off, environments with and without dev.
@@ -97,6 +125,29 @@ RENDERS: dict[str, dict[str, str]] = {
         "ci_provider": "none", "environments": "[staging, prod]",
     },
 }  # fmt: skip
+
+
+class Renders:
+    """Renders of the bundled template, made once per session per answer set and shared by every test that reads
+    one. They are read-only: a test that changes files copies the render first (``shutil.copytree``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made: dict[tuple[tuple[str, str], ...], Path] = {}
+        self._built: set[Path] = set()
+
+    def __call__(self, answers: str | Mapping[str, str], *, manifests: bool = False) -> Path:
+        """The render of a named answer set (``helpers.RENDERS``) or of raw answers; with ``manifests``, after the
+        generated project's own ``make manifests``."""
+        data = RENDERS[answers] if isinstance(answers, str) else dict(answers)
+        key = tuple(sorted(data.items()))
+        if key not in self._made:
+            self._made[key] = render(self.root / f"render-{len(self._made):02d}", data)
+        project = self._made[key]
+        if manifests and project not in self._built:
+            build_manifests(project)
+            self._built.add(project)
+        return project
 
 
 class TemplateRepo:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import REPO, render, run
+from helpers import REPO, build_manifests, kubectl
 
-__all__ = ["REPO", "render", "run"]  # re-exported for the modules that import them from here
+__all__ = ["build_manifests", "kubectl"]
 TOOLS_DIR = REPO / ".ci-tools"
 
 # Each scanner: the environment variable .ci/run sets (from .ci/install-scanners), and where that script puts it.
@@ -39,23 +39,6 @@ def tool(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
-
-
-def kubectl() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is not on PATH: the manifests cannot be built")
-        pytest.skip("kubectl is not on PATH: the manifests cannot be built")
-    return path
-
-
-def build_manifests(project: Path) -> Path:
-    """`make manifests` in the render (the generated project's own target): every Kustomize folder, built."""
-    kubectl()
-    done = run(["make", "--no-print-directory", "manifests"], cwd=project)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return project / "build" / "manifests"
 
 
 def load_docs(path: Path) -> list[dict[str, Any]]:

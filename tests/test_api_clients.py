@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import REPO
-from scanning import kubectl
+from helpers import REPO, kubectl
+from helpers import run_ok as run
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +42,6 @@ ENV = PACKAGE.upper() + "_"
 SCHEMATHESIS_VAR = "MLSCAFFOLD_SCHEMATHESIS"
 SCHEMATHESIS_DEFAULT = REPO / ".ci-tools" / "schemathesis" / "bin" / "schemathesis"
 LOAD_SECONDS = 8.0  # the load test's fixed duration (it asserts counts and memory, never times)
-
-
-def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    assert done.returncode == 0, (
-        f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
-    return done.stdout + done.stderr
 
 
 def uv() -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
 
-from helpers import Invoke, git, tree_files
+from helpers import REPO, Invoke, git, tree_files
 from mlscaffold import __version__
 from mlscaffold.template import TEMPLATE_REPOSITORY
 
@@ -108,15 +109,11 @@ def test_str_answers_keep_the_text_as_typed(cli: Invoke, tmp_path: Path) -> None
 
 
 def test_template_option_renders_a_tagged_checkout_and_records_it(cli: Invoke, tmp_path: Path) -> None:
-    from conftest import REPO
-
     checkout = tmp_path / "tpl"
     checkout.mkdir()
     for name in ("copier.yml", "template"):
         src = REPO / name
         if src.is_dir():
-            import shutil
-
             shutil.copytree(src, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             (checkout / name).write_bytes(src.read_bytes())

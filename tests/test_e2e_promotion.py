@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from helpers import run_ok
+
 pytestmark = pytest.mark.slow
 
 MLSCAFFOLD = Path(sys.executable).with_name("mlscaffold")
@@ -35,11 +37,7 @@ ORDER = ("dev", "staging", "prod")
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 1200) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    assert done.returncode == 0, (
-        f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
-    return done.stdout + done.stderr
+    return run_ok(cmd, cwd, env, timeout)
 
 
 def git(*args: str, cwd: Path) -> str:

@@ -38,9 +38,10 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import REPO, render
 from mlscaffold.answers import parse_data_args
 from mlscaffold.engine import new_project
-from scanning import REPO, kubectl, load_docs, render
+from scanning import kubectl, load_docs
 
 RENDERS: dict[str, dict[str, str]] = {
     "github": {"ci_provider": "github"},

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from helpers import render
+from helpers import REPO, render
 
 UV = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 SMALL_SET = ("editables", "hatchling", "packaging", "pathspec", "pluggy", "six", "tomlkit", "trove-classifiers")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Renders
 from helpers import RENDERS as ALL_RENDERS
+from helpers import Renders
 from scanning import Pod, load_docs, pods_of, violations
 from scanning import built_docs as _built_docs
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import Renders
-from helpers import Invoke, render, tree_files
+from helpers import Invoke, Renders, render, tree_files
 from matrix import ANSWER_KEYS, as_answers, pairwise
 from mlscaffold.validate import validate_project
 from mlscaffold.yamlutil import load_all

@@ -20,9 +20,8 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from conftest import Renders
 from helpers import RENDERS as ALL_RENDERS
-from helpers import REPO, run
+from helpers import REPO, Renders, run
 from mlscaffold.validate import validate_project
 from scanning import load_docs, tool
 
