@@ -9,17 +9,20 @@ tests/argo_runner.py (no Kubernetes API server runs here). Slow: each image buil
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
 import socket
+import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -155,7 +158,7 @@ def wait_for(url: str, *, seconds: float, container: str) -> None:
     pytest.fail(f"{url} not ready in {seconds} s: {logs.stdout[-2000:]}{logs.stderr[-2000:]}")
 
 
-def http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -165,17 +168,77 @@ def http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
+class PullRequestAPI(http.server.BaseHTTPRequestHandler):
+    """The smallest stand-in for GitHub's REST API: records each call, answers a created pull request."""
+
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+        answer = json.dumps({"html_url": f"http://127.0.0.1/pull/{len(self.calls)}", "number": len(self.calls)})
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(answer.encode())
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def trained(image: Image, mlflow: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The training WorkflowTemplate run in the image, task by task, as declared, against the real MLflow server."""
+def gitops_remote(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The GitOps repository as a bare repository served by `git daemon` on loopback (a stand-in for GitHub's
+    git hosting), and a local HTTP endpoint standing in for its pull-request API."""
+    root = tmp_path_factory.mktemp("gitops")
+    work = root / "work"
+    shutil.copytree(image.project, work)
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("add", "-A"),
+        ("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "render"),
+    ):
+        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
+    bare = root / "repos" / "fraud-detector.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    port = free_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1",
+         f"--port={port}", f"--base-path={root / 'repos'}", str(root / "repos")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    PullRequestAPI.calls = []
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PullRequestAPI)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        yield {"url": f"git://127.0.0.1:{port}/fraud-detector.git", "bare": bare,
+               "api": f"http://127.0.0.1:{api.server_address[1]}", "calls": PullRequestAPI.calls}  # fmt: skip
+    finally:
+        api.shutdown()
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def trained(
+    image: Image, mlflow: str, gitops_remote: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The training WorkflowTemplate run in the image, task by task, as declared, against the real MLflow server,
+    proposing its version to the stand-in GitOps remote."""
     template = by_kind(image.pipelines, "WorkflowTemplate")[0]
     declared = {p["name"] for p in template["spec"]["arguments"]["parameters"]}
-    parameters = {"image-tag": TAG, "mlflow-tracking-uri": mlflow}
+    parameters = {"image-tag": TAG, "mlflow-tracking-uri": mlflow, "gitops-repo": gitops_remote["url"],
+                  "git-api-url": gitops_remote["api"]}  # fmt: skip
+    secret = next(  # the Secret propose reads its token from, as the manifest names it
+        e["valueFrom"]["secretKeyRef"]
+        for t in template["spec"]["templates"] if "container" in t
+        for e in t["container"].get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+    )  # fmt: skip
     result = run_workflow(
         template["spec"],
         tmp_path_factory.mktemp("training-run"),
         parameters={k: v for k, v in parameters.items() if k in declared},
-        skip=["propose"],
+        secrets={secret["name"]: {secret["key"]: "test-token"}},
     )
     return {"run": result, "template": template}
 
@@ -183,11 +246,26 @@ def trained(image: Image, mlflow: str, tmp_path_factory: pytest.TempPathFactory)
 def test_the_training_dag_runs_in_the_image_as_declared(trained: dict[str, Any]) -> None:
     result = trained["run"]
     tasks = [t["name"] for t in trained["template"]["spec"]["templates"][0]["dag"]["tasks"]]
-    assert tasks[:5] == ["validate-data", "train", "evaluate", "gate", "register"]
+    assert tasks == ["validate-data", "train", "evaluate", "gate", "register", "propose"]
     for name, task in result.tasks.items():
-        if name != "propose":
-            assert task.phase == "Succeeded", f"{name}: {task.log[-3000:]}"
+        assert task.phase == "Succeeded", f"{name}: {task.log[-3000:]}"
     assert result.tasks["train"].outputs, "train produced no artifacts"
+    assert result.phase == "Succeeded"
+
+
+def test_the_propose_step_pushes_the_set_model_change_and_opens_one_pull_request(
+    trained: dict[str, Any], gitops_remote: dict[str, Any]
+) -> None:
+    bare = gitops_remote["bare"]
+    branches = subprocess.run(["git", "branch", "--list"], cwd=bare, capture_output=True, text=True).stdout
+    (branch,) = [b.strip(" *") for b in branches.splitlines() if b.strip(" *").startswith("model/")]
+    diff = subprocess.run(["git", "diff", "main", branch, "--", "deploy/k8s/overlays"], cwd=bare,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    assert re.search(r'^\+.*_MODEL_VERSION|^\+\s+value: "1"', diff, flags=re.M), diff
+    (call,) = gitops_remote["calls"]
+    assert call["path"].endswith("/pulls") and call["body"]["head"] == branch
+    assert call["auth"] == "Bearer test-token"
+    assert "v1" in call["body"]["body"]
 
 
 def test_the_server_container_serves_the_registered_version_read_only(
@@ -213,11 +291,11 @@ def test_the_server_container_serves_the_registered_version_read_only(
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/readyz", seconds=120, container=name)
-        status, ready = http(f"{base}/readyz")
+        status, ready = call(f"{base}/readyz")
         assert (status, ready["model_version"]) == (200, "1")
         schema = yaml.safe_load((image.project / "data" / "schema.yaml").read_text())
         record = example_record(schema)
-        status, body = http(f"{base}/predict", record)
+        status, body = call(f"{base}/predict", record)
         assert status == 200, body
         assert body["model_version"] == "1"
         check = image.healthcheck
