@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SCHEMA_ENV, Invoke, Renders, Result, schema_location
+from helpers import SCHEMA_ENV, V1, Invoke, Renders, Result, TemplateRepo, schema_location
 from mlscaffold.cli import run
 
 
@@ -47,3 +47,17 @@ def _no_user_git_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
 @pytest.fixture(scope="session")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> Renders:
     return Renders(tmp_path_factory.mktemp("renders"))
+
+
+# The update tests' small tagged template (helpers.V1) and a project made from it with mlscaffold new.
+@pytest.fixture
+def tpl(tmp_path: Path) -> TemplateRepo:
+    return TemplateRepo(tmp_path / "template-repo").write(V1).release("v1.0.0")
+
+
+@pytest.fixture
+def project(cli: Invoke, tpl: TemplateRepo, tmp_path: Path) -> Path:
+    dest = tmp_path / "project"
+    result = cli("new", dest, "--defaults", "--template", tpl.path)
+    assert result.code == 0, result.err
+    return dest

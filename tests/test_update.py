@@ -14,19 +14,6 @@ from helpers import A_LINES, REPO, V1, Invoke, TemplateRepo, commit_all, git, he
 from helpers import answers_of as answers
 
 
-@pytest.fixture
-def tpl(tmp_path: Path) -> TemplateRepo:
-    return TemplateRepo(tmp_path / "template-repo").write(V1).release("v1.0.0")
-
-
-@pytest.fixture
-def project(cli: Invoke, tpl: TemplateRepo, tmp_path: Path) -> Path:
-    dest = tmp_path / "project"
-    result = cli("new", dest, "--defaults", "--template", tpl.path)
-    assert result.code == 0, result.err
-    return dest
-
-
 def test_no_op_update(cli: Invoke, project: Path) -> None:
     before = head(project)
     result = cli("update", project)

@@ -38,18 +38,6 @@ def refused(result: object, project: Path, before: tuple[str, str, str, dict[str
     assert snapshot(project) == before
 
 
-@pytest.fixture
-def tpl(tmp_path: Path) -> TemplateRepo:
-    return TemplateRepo(tmp_path / "template-repo").write(V1).release("v1.0.0")
-
-
-@pytest.fixture
-def project(cli: Invoke, tpl: TemplateRepo, tmp_path: Path) -> Path:
-    dest = tmp_path / "project"
-    assert cli("new", dest, "--defaults", "--template", tpl.path).code == 0
-    return dest
-
-
 def user_work(project: Path) -> None:
     (project / "notes").mkdir()
     (project / "notes" / "user.md").write_text("my notes\n")
