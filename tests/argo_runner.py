@@ -5,10 +5,11 @@ For every task, in dependency order: the template's container (image, command, a
 parameters resolved), its volume mounts as fresh directories (``emptyDir``: one per pod; a PersistentVolumeClaim:
 one per claim, shared by the run), the pod and container ``securityContext`` (user, group, read-only root
 filesystem, no capabilities), input artifacts copied from the producing task's outputs or fetched by key from the
-artifact repository (a local folder stands in for the bucket; an optional artifact whose key holds nothing is
-skipped, as Argo does), and ``depends``/``when``
-evaluated on the tasks' phases and exit codes. Resource templates (``resource: create``) are not run: they are
-returned as the manifests they would create. Anything this stand-in does not understand is an error, never skipped.
+artifact repository (a local folder stands in for the bucket; an optional artifact whose key holds nothing
+arrives as an empty folder, as Argo's executor leaves it: argoproj/argo-workflows#5934, #15094), and
+``depends``/``when`` evaluated on the tasks' phases and exit codes. Resource templates (``resource: create``) are
+not run: they are returned as the manifests they would create. Anything this stand-in does not understand is an
+error, never skipped.
 """
 
 from __future__ import annotations
@@ -250,12 +251,12 @@ def _run_template(
         mounts[mount["mountPath"]] = host
     for artifact in template.get("inputs", {}).get("artifacts", []):
         source = artifacts.get(artifact["name"]) or _from_repository(artifact, run, params, repository)
-        if source is None and artifact.get("optional"):
-            continue
-        if source is None:
+        if source is None and not artifact.get("optional"):
             raise Unsupported(f"input artifact {artifact['name']} of {name} has no source")
         host = pod_dir / "inputs" / artifact["name"]
-        if source.is_dir():
+        if source is None:
+            host.mkdir(parents=True)
+        elif source.is_dir():
             shutil.copytree(source, host)
         else:
             host.parent.mkdir(parents=True, exist_ok=True)

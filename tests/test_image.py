@@ -61,29 +61,38 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 class Image:
-    """A render and its image, built once; named as the manifests name it (their image at tag TAG)."""
+    """A render and its two images, built once by the project's own `make image` with podman: the server's
+    (`name`, target serve) and the pipeline steps' (`pipeline`, target pipeline), named as the manifests name them
+    at tag TAG."""
 
     def __init__(self, root: Path, answers: dict[str, str]) -> None:
         podman()
+        self.answers = answers
         self.project = render(root / "project", answers)
         self.pipelines = built(self.project, "deploy/argo-workflows")
         template = by_kind(self.pipelines, "WorkflowTemplate")[0]
-        image = template["spec"]["templates"][1]["container"]["image"]
-        self.name = image.split(":{{", 1)[0] + f":{TAG}"
+        declared = template["spec"]["templates"][1]["container"]["image"]
+        match = re.fullmatch(r"(\S+):\{\{workflow\.parameters\.image-tag\}\}(\S*)", declared)
+        assert match, (
+            f"the pipelines' image {declared}: expected <repository>:{{workflow.parameters.image-tag}}<suffix>"
+        )
+        repository, suffix = match.groups()
+        self.name, self.pipeline = f"{repository}:{TAG}", f"{repository}:{TAG}{suffix}"
         dockerfile = (self.project / "Dockerfile").read_text()
         bases = set(re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)) - set(re.findall(r"AS (\S+)", dockerfile))
         for base in bases:
             qualified = base if "/" in base.split(":")[0] else f"docker.io/library/{base}"
             done = run(["bash", str(BASE_SCRIPT), qualified])
             assert done.returncode == 0, done.stdout + done.stderr
+            self.base_size = int(json.loads(run([*PODMAN, "image", "inspect", qualified]).stdout)[0]["Size"])
         started = time.perf_counter()
-        done = run([*PODMAN, "build", "--format", "docker", "--network=host", "--pull=never", "-t", self.name, "."],
-                   cwd=self.project)  # fmt: skip
+        done = run(["make", "image", f"TAG={TAG}", f"CONTAINER={' '.join(PODMAN)}",
+                    "BUILD_ARGS=--format docker --network=host --pull=never"], cwd=self.project)  # fmt: skip
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         self.build_seconds = time.perf_counter() - started
-        inspect = json.loads(run([*PODMAN, "image", "inspect", self.name]).stdout)[0]
-        self.size = int(inspect["Size"])
-        check = inspect.get("Healthcheck") or inspect["Config"].get("Healthcheck") or {}
+        inspect = json.loads(run([*PODMAN, "image", "inspect", self.name, self.pipeline]).stdout)
+        self.size, self.pipeline_size = (int(found["Size"]) for found in inspect)
+        check = inspect[0].get("Healthcheck") or inspect[0]["Config"].get("Healthcheck") or {}
         self.healthcheck: list[str] = check.get("Test", [])
 
     def serving_container(self, overlay: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -123,14 +132,14 @@ def image(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def mlflow(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` on loopback, run from the project image (as a cluster would run one)."""
+    """A real `mlflow server` on loopback, run from the project's pipeline image (as a cluster would run one)."""
     store = tmp_path_factory.mktemp("mlflow-store")
     store.chmod(0o777)
     port = free_port()
     name = f"mlflow-{port}"
     cmd = [
         *PODMAN, "run", "-d", "--name", name, "--network=host", "--user", "10001:10001", "--volume", f"{store}:/mlflow",
-        "--entrypoint", "mlflow", image.name, "server", "--host", "127.0.0.1", "--port", str(port),
+        "--entrypoint", "mlflow", image.pipeline, "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts",
         "--serve-artifacts", "--workers", "1",
     ]  # fmt: skip
@@ -239,8 +248,9 @@ def trained(
         tmp_path_factory.mktemp("training-run"),
         parameters={k: v for k, v in parameters.items() if k in declared},
         secrets={secret["name"]: {secret["key"]: "test-token"}},
+        repository=tmp_path_factory.mktemp("empty-artifact-repository"),  # nothing under data-key: the sample
     )
-    return {"run": result, "template": template}
+    return {"run": result, "template": template, "parameters": parameters, "secret": secret}
 
 
 def test_the_training_dag_runs_in_the_image_as_declared(trained: dict[str, Any]) -> None:
@@ -268,10 +278,41 @@ def test_the_propose_step_pushes_the_set_model_change_and_opens_one_pull_request
     assert "v1" in call["body"]["body"]
 
 
+def test_the_training_dag_trains_on_data_from_the_artifact_repository(
+    image: Image, trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """Training data as an input artifact: two CSVs under a key prefix of the repository stand-in, fetched by every
+    step to the declared folder and trained on (data-path set to it, as deploy/README.md says)."""
+    template, secret = trained["template"], trained["secret"]
+    (data_dir,) = {a["path"] for t in template["spec"]["templates"] for a in t.get("inputs", {}).get("artifacts", [])
+                   if a["name"] == "training-data"}  # fmt: skip
+    repository = tmp_path / "repository"
+    prefix = repository / "datasets" / "fraud"
+    prefix.mkdir(parents=True)
+    prefix.chmod(0o777)
+    package = next(p.name for p in (image.project / "src").iterdir() if p.is_dir())
+    for seed in (1, 2):
+        made = run([*PODMAN, "run", "--rm", "--network=none", "--user", "10001:10001", "--volume", f"{prefix}:/out",
+                    "--entrypoint", "python", image.pipeline, "-m", package, "make-data", "--rows", "600",
+                    "--seed", str(seed), "--out", f"/out/part-{seed}.csv"])  # fmt: skip
+        assert made.returncode == 0, made.stdout + made.stderr
+    declared = {p["name"] for p in template["spec"]["arguments"]["parameters"]}
+    parameters = {**trained["parameters"], "data-key": "datasets/fraud/", "data-path": data_dir}
+    result = run_workflow(
+        template["spec"], tmp_path / "run", parameters={k: v for k, v in parameters.items() if k in declared},
+        secrets={secret["name"]: {secret["key"]: "test-token"}}, repository=repository,
+    )  # fmt: skip
+    for name, task in result.tasks.items():
+        assert task.phase == "Succeeded", f"{name}: {task.log[-3000:]}"
+    fingerprint = json.loads((result.tasks["validate-data"].outputs["artifacts"] / "data.json").read_text())
+    assert (fingerprint["path"], fingerprint["rows"]) == (data_dir, 1200)
+
+
 def test_the_server_container_serves_the_registered_version_read_only(
     image: Image, mlflow: str, trained: dict[str, Any]
 ) -> None:
     container, env = image.serving_container("dev")
+    assert container["image"].rsplit(":", 1)[0] == image.name.rsplit(":", 1)[0], "the servers run the serve image"
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     env = {**env, "MLFLOW_TRACKING_URI": mlflow}
@@ -306,6 +347,38 @@ def test_the_server_container_serves_the_registered_version_read_only(
         run([*PODMAN, "rm", "-f", name])
 
 
+MB = 1_000_000
+#: The serving image's own layers (the venv, the user, params) for the default render: the issue's budget.
+SERVE_APP_LAYER_MAX = 300 * MB
+
+
+def importable(image: str, module: str) -> bool:
+    done = run([*PODMAN, "run", "--rm", "--network=none", "--entrypoint", "python", image, "-c", f"import {module}"])
+    return done.returncode == 0
+
+
+def test_the_serving_image_carries_only_what_serving_needs(image: Image) -> None:
+    """The serve target leaves out MLflow's server (Flask, SQLAlchemy) and the pipeline's libraries, which the
+    pipeline target has; its own layers stay within budget for the default render; a pipeline step run in it
+    says so in one line."""
+    app_layer = image.size - image.base_size
+    print(
+        f"\n{image.name}: serve {image.size / MB:.0f} MB (app layer {app_layer / MB:.0f} MB), pipeline "
+        f"{image.pipeline_size / MB:.0f} MB, base {image.base_size / MB:.0f} MB; built in {image.build_seconds:.0f} s"
+    )
+    if not image.answers:  # the default render: the budget
+        assert app_layer <= SERVE_APP_LAYER_MAX, f"serve app layer {app_layer / MB:.0f} MB"
+    assert image.size < image.pipeline_size
+    for module in ("pandera", "flask", "sqlalchemy"):
+        assert not importable(image.name, module), f"the serving image has {module}"
+        assert importable(image.pipeline, module), f"the pipeline image lacks {module}"
+    package = next(p.name for p in (image.project / "src").iterdir() if p.is_dir())
+    done = run([*PODMAN, "run", "--rm", "--network=none", "--entrypoint", "python", image.name, "-m", package,
+                "validate-data"])  # fmt: skip
+    assert done.returncode == 1 and "pandera is not installed here" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
 def example_record(schema: dict[str, Any]) -> dict[str, Any]:
     """One valid request record from the data contract (the middle of each range, the first category)."""
     record: dict[str, Any] = {}
@@ -332,13 +405,14 @@ def drift_monitor(default_image: Image, tmp_path_factory: pytest.TempPathFactory
     made_in.chmod(0o777)
     package = next(p.name for p in (default_image.project / "src").iterdir() if p.is_dir())
     made = run([*PODMAN, "run", "--rm", "--network=host", "--user", "10001:10001", "--volume", f"{made_in}:/out",
-                "--entrypoint", "python", default_image.name, "-m", package, "make-data", "--shift", "1.0",
+                "--entrypoint", "python", default_image.pipeline, "-m", package, "make-data", "--shift", "1.0",
                 "--seed", "7", "--out", "/out/current.csv"])  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
     (repository / key).parent.mkdir(parents=True)
     shutil.copy2(made_in / "current.csv", repository / key)  # the window under its key: a CSV with labels
     empty = tmp_path_factory.mktemp("empty-repository")
-    return {"spec": monitor["spec"]["workflowSpec"], "repository": repository, "empty": empty}
+    return {"spec": monitor["spec"]["workflowSpec"], "repository": repository, "empty": empty,
+            "pipelines": default_image.pipelines}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -368,3 +442,10 @@ def test_the_drift_dag_branches_as_declared(
         (workflow,) = result.tasks["retrain"].created
         assert workflow["kind"] == "Workflow"
         assert workflow["spec"]["workflowTemplateRef"]["name"].endswith("-training")
+        passed = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+        window = {p["name"]: p["value"] for p in drift_monitor["spec"]["arguments"]["parameters"]}["current-window-key"]
+        assert passed["data-key"] == window, "retraining trains on the window's key"
+        training = by_kind(drift_monitor["pipelines"], "WorkflowTemplate")[0]["spec"]["templates"]
+        (data_dir,) = {a["path"] for t in training for a in t.get("inputs", {}).get("artifacts", [])
+                       if a["name"] == "training-data"}  # fmt: skip
+        assert passed["data-path"] == data_dir, passed

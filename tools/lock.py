@@ -8,10 +8,13 @@ One lock set per dependency set the template declares (template/pyproject.toml.j
 model_registry, and PyTorch's CUDA build apart (use_gpu). For each, the tool renders the template, then
 `uv pip compile --universal --generate-hashes` writes:
 
-- `<key>.runtime.txt`: the runtime dependencies and the build backend (hatchling), every file's sha256: the
-  Dockerfile installs it (`pip install --require-hashes`), then the project with `--no-deps --no-build-isolation`;
-- `<key>.dev.txt`: `-r runtime.txt` plus the dev extras, resolved together with the runtime set (so one version of
-  each package), for `make install`.
+- `<key>.serve.txt`: the server's dependencies (the project's `dependencies`) and the build backend (hatchling),
+  every file's sha256: the Dockerfile's `serve` target installs it (`pip install --require-hashes`), then the
+  project with `--no-deps --no-build-isolation`;
+- `<key>.runtime.txt`: the same plus the `pipeline` extra (the steps' libraries): the Dockerfile's `pipeline` target;
+- `<key>.dev.txt`: `-r runtime.txt` plus the dev extras, for `make install`.
+
+All three are resolved together (one version of each package in every set of a key).
 
 plus `uv.txt`, the uv release `make install` bootstraps when uv is not on PATH. A render copies its set to
 requirements/{runtime,dev,uv}.txt. The versions already locked are uv's preferences, so a regeneration changes a
@@ -73,7 +76,8 @@ SETS = [
 
 def header(lock: LockSet | None, kind: str) -> str:
     what = {
-        "runtime": "runtime dependencies and the build backend: the Dockerfile installs these",
+        "serve": "the server's dependencies and the build backend: the image's serve target installs these",
+        "runtime": "serve.txt's set plus the pipeline steps' libraries: the image's pipeline target installs these",
         "dev": "runtime.txt plus the dev extras: `make install` installs these",
         "uv": "the uv release `make install` bootstraps when uv is not on PATH",
     }[kind]
@@ -132,7 +136,7 @@ def pins(entries: list[str]) -> str:
 def render_lockset(
     lock: LockSet, locks: Path, tmp: Path, upgrade: bool, torch_index: str, find_links: list[str]
 ) -> dict[str, str]:
-    """The texts of `<key>.runtime.txt` and `<key>.dev.txt` as they would be written now."""
+    """The texts of `<key>.serve.txt`, `<key>.runtime.txt` and `<key>.dev.txt` as they would be written now."""
     from mlscaffold.answers import parse_data_args
     from mlscaffold.engine import new_project
 
@@ -145,26 +149,37 @@ def render_lockset(
         (project / "torch-cpu.txt").write_text(f"torch=={TORCH_CPU_VERSION}+cpu\n")
         extra += ["--constraint", "torch-cpu.txt", "--index-strategy", "unsafe-best-match"]
         extra += ["--extra-index-url", torch_index] if torch_index else []
-    runtime_old, dev_old = (read(locks / f"{lock.key}.{kind}.txt") for kind in ("runtime", "dev"))
-    # The dev set first, seeded with everything locked now; the runtime set then takes the dev set's versions.
+    old = {kind: read(locks / f"{lock.key}.{kind}.txt") for kind in ("serve", "runtime", "dev")}
+    # All sets at once first, seeded with everything locked now; each set then takes the full set's versions.
     full = project / "full.txt"
-    full.write_text("\n".join(blocks(runtime_old) + [b for b in blocks(dev_old) if not b.startswith("-r ")]) + "\n")
+    seeded = {entry for kind in ("runtime", "dev") for entry in blocks(old[kind]) if not entry.startswith("-r ")}
+    full.write_text("\n".join(sorted(seeded)) + "\n")
     # hatchling builds an editable install (`make install`'s `pip install -e .`) with `editables`.
     (project / "editable.in").write_text("editables\n")
     inputs = [Path("pyproject.toml"), Path("build.in"), Path("editable.in")]
-    compile_(inputs, full, [*extra, "--extra", "dev"], project, upgrade)
+    compile_(inputs, full, [*extra, "--extra", "pipeline", "--extra", "dev"], project, upgrade)
     full_entries = blocks(full.read_text())
     (project / "full-pins.txt").write_text(pins(full_entries))
-    runtime = project / "runtime.txt"
-    runtime.write_text(runtime_old)
-    compile_([Path("pyproject.toml"), Path("build.in")], runtime, [*extra, "-c", "full-pins.txt"], project, False)
-    runtime_entries = blocks(runtime.read_text())
+
+    def subset(kind: str, extras: list[str]) -> list[str]:
+        out = project / f"{kind}.txt"
+        out.write_text(old[kind])
+        compile_(
+            [Path("pyproject.toml"), Path("build.in")], out, [*extra, *extras, "-c", "full-pins.txt"], project, False
+        )
+        entries = blocks(out.read_text())
+        names = {name_of(e) for e in entries}
+        clash = [e.split("\n", 1)[0] for e in full_entries if name_of(e) in names and e not in entries]
+        if clash:
+            sys.exit(f"tools/lock.py: {lock.key}: the {kind} set locks these differently from the full set: {clash}")
+        return entries
+
+    serve_entries = subset("serve", [])
+    runtime_entries = subset("runtime", ["--extra", "pipeline"])
     runtime_names = {name_of(e) for e in runtime_entries}
-    clash = [e.split("\n", 1)[0] for e in full_entries if name_of(e) in runtime_names and e not in runtime_entries]
-    if clash:
-        sys.exit(f"tools/lock.py: {lock.key}: the dev set locks these differently from the runtime set: {clash}")
     dev_entries = [e for e in full_entries if name_of(e) not in runtime_names]
     return {
+        f"{lock.key}.serve.txt": header(lock, "serve") + "\n".join(serve_entries) + "\n",
         f"{lock.key}.runtime.txt": header(lock, "runtime") + "\n".join(runtime_entries) + "\n",
         f"{lock.key}.dev.txt": header(lock, "dev") + "-r runtime.txt\n" + "\n".join(dev_entries) + "\n",
     }

@@ -75,8 +75,16 @@ def make_data(
 
 
 def fingerprint(path: Path, rows: int) -> dict[str, Any]:
-    """What identifies a data file: its path, SHA-256 and row count."""
-    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "rows": rows}
+    """What identifies the data: its path, SHA-256 (of a folder: of its CSV files' names and contents) and rows."""
+    from .data import data_files
+
+    digest = hashlib.sha256()
+    files = data_files(path)
+    for file in files:
+        if len(files) > 1:
+            digest.update(file.name.encode() + b"\0")
+        digest.update(file.read_bytes())
+    return {"path": str(path), "sha256": digest.hexdigest(), "rows": rows}
 
 
 def _check_same_data(settings: Settings, found: dict[str, Any], record: bool) -> None:
