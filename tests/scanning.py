@@ -150,6 +150,80 @@ def pods_of(where: str, doc: dict[str, Any]) -> Iterator[Pod]:
                 yield _pod_from_spec(f"{name}.metrics[{metric.get('name')}]", job["template"]["spec"], serving=False)
 
 
+def _merge(base: Any, patch: Any) -> Any:
+    """A strategic merge as Argo applies a podSpecPatch: maps merge, containers merge by name, other lists and
+    values are replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for key, value in patch.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                merged = {c.get("name"): c for c in out.get(key) or []}
+                for container in value:
+                    merged[container.get("name")] = _merge(merged.get(container.get("name"), {}), container)
+                out[key] = list(merged.values())
+            else:
+                out[key] = _merge(out.get(key), value)
+        return out
+    return patch
+
+
+def workflow_pod_manifests(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Pod Argo Workflows creates for each container or script template of a WorkflowTemplate, CronWorkflow
+    or Workflow, as scanners read pods: the template's labels and annotations (with the workflow's pod metadata),
+    the workflow object's annotations (its scanner skips), the service account, the template's or else the
+    workflow's pod security context, volumes and scheduling, the main container (named `main`, as Argo names it)
+    with the template's init and sidecar containers, then the workflow's and the template's podSpecPatch. Argo's
+    own init and wait containers (the controller's executor settings) are not the project's and are left out."""
+    kind = doc.get("kind")
+    wf_spec = (doc.get("spec") or {}).get("workflowSpec") if kind == "CronWorkflow" else doc.get("spec")
+    meta = doc.get("metadata") or {}
+    wf_spec = wf_spec or {}
+    pod_meta = wf_spec.get("podMetadata") or {}
+    pods = []
+    for template in wf_spec.get("templates") or []:
+        main = template.get("container") or template.get("script")
+        if not isinstance(main, dict):
+            continue
+        main = {key: value for key, value in main.items() if key != "source"}
+        tmeta = template.get("metadata") or {}
+        spec: dict[str, Any] = {"containers": [{**main, "name": "main"}, *(template.get("sidecars") or [])]}
+        if template.get("initContainers"):
+            spec["initContainers"] = template["initContainers"]
+        for key in (
+            "serviceAccountName",
+            "automountServiceAccountToken",
+            "securityContext",
+            "nodeSelector",
+            "tolerations",
+            "affinity",
+            "hostNetwork",
+            "priorityClassName",
+        ):
+            value = template.get(key, wf_spec.get(key))
+            if value is not None:
+                spec[key] = value
+        volumes = [*(wf_spec.get("volumes") or []), *(template.get("volumes") or [])]
+        if volumes:
+            spec["volumes"] = volumes
+        for patch in (wf_spec.get("podSpecPatch"), template.get("podSpecPatch")):
+            if patch:
+                spec = _merge(spec, yaml.safe_load(patch))
+        name = f"{meta.get('name') or meta.get('generateName')}-{template.get('name')}"
+        pod_metadata: dict[str, Any] = {
+            "name": name,
+            "labels": {**(pod_meta.get("labels") or {}), **(tmeta.get("labels") or {})},
+            "annotations": {
+                **(meta.get("annotations") or {}),
+                **(pod_meta.get("annotations") or {}),
+                **(tmeta.get("annotations") or {}),
+            },
+        }
+        if meta.get("namespace"):
+            pod_metadata["namespace"] = meta["namespace"]
+        pods.append({"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata, "spec": spec})
+    return pods
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The pod policy (what checkov's Kubernetes checks ask of a Deployment, for every pod)
 
@@ -216,6 +290,9 @@ def violations(pod: Pod) -> list[str]:
         image = str(container.get("image") or "")
         if not _has_tag(image):
             bad(f"{cname}: image {image!r} has no pinned tag")
+        # Pulled on every start (a re-pushed tag or a node's stale copy never runs), as checkov asks (CKV_K8S_15).
+        if container.get("imagePullPolicy") != "Always" and "@sha256:" not in image:
+            bad(f"{cname}: imagePullPolicy is not Always")
         # A read-only root filesystem: the writable temp directory is a mounted emptyDir.
         mounts = {m.get("mountPath"): m.get("name") for m in container.get("volumeMounts") or []}
         if "emptyDir" not in mountable.get(mounts.get("/tmp"), {}):

@@ -23,7 +23,7 @@ import yaml
 from helpers import RENDERS as ALL_RENDERS
 from helpers import REPO, Renders, run
 from mlscaffold.validate import validate_project
-from scanning import load_docs, tool
+from scanning import load_docs, tool, workflow_pod_manifests
 
 pytestmark = pytest.mark.scanners
 
@@ -37,7 +37,13 @@ FRAMEWORKS = ["dockerfile", "kubernetes", "github_actions", "gitlab_ci", "secret
 ALLOWED_SKIPS = {
     "CKV_K8S_43",  # image digest: the tag is the immutable commit SHA CI built and attested
     "CKV_SECRET_6",  # "high entropy string": the name of the Secret an ExternalSecret syncs, not a value
+    # Argo Workflows step pods only:
+    "CKV_K8S_8",  # liveness probe: a step runs to completion and serves nothing
+    "CKV_K8S_9",  # readiness probe: idem
+    "CKV_K8S_38",  # service-account token: Argo's executor reports the step's results with it
+    "CKV_K8S_35",  # a secret in an environment variable: the propose step's Git token (the step reads it so)
 }
+WORKFLOW_STEP_SKIPS = {"CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_38", "CKV_K8S_35"}
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -68,6 +74,22 @@ def _rollouts_as_deployments(projects: dict[str, Path], dest: Path) -> int:
     return count
 
 
+def _workflow_pods_as_pods(projects: dict[str, Path], dest: Path) -> dict[str, list[str]]:
+    """checkov skips Argo Workflows: give it the Pod each step template creates (scanning.workflow_pod_manifests),
+    next to the pipelines' NetworkPolicies (checkov links a Pod to the policies that select it). Per render: the
+    pods written."""
+    dest.mkdir()
+    written: dict[str, list[str]] = {}
+    for name, project in projects.items():
+        path = project / "build" / "manifests" / "argo-workflows.yaml"
+        docs = load_docs(path)
+        pods = [pod for doc in docs for pod in workflow_pod_manifests(doc)]
+        policies = [doc for doc in docs if doc.get("kind") == "NetworkPolicy"]
+        (dest / f"{name}-{path.name}").write_text(yaml.safe_dump_all([*pods, *policies]))
+        written[name] = [pod["metadata"]["name"] for pod in pods]
+    return written
+
+
 def _make_insecure(project: Path, dest: Path) -> Path:
     """A copy of a render with a privileged server container and a root Dockerfile user."""
     shutil.copytree(project, dest)
@@ -93,8 +115,9 @@ def checkov(projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     for name, project in projects.items():
         shutil.copytree(project, scan / name)
     assert _rollouts_as_deployments(projects, scan / "rollouts-as-deployments") > 0
+    steps = _workflow_pods_as_pods(projects, scan / "workflow-pods")
     _make_insecure(projects["github-rolling-none-gpu"], scan / "insecure")
-    roots = [*projects, "rollouts-as-deployments", "insecure"]
+    roots = [*projects, "rollouts-as-deployments", "workflow-pods", "insecure"]
     # The generated .checkov.yaml says what is skipped (the Kustomize sources: scanned as built); apply it here,
     # with an empty config file so that no .checkov.yaml of a render applies to the others.
     config = yaml.safe_load((projects["github-rolling-none-gpu"] / ".checkov.yaml").read_text())
@@ -110,6 +133,7 @@ def checkov(projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     # As `make scan` does: deploy/ is skipped above (scanned as built), its files still searched for secrets.
     cmd = [binary, "--config-file", str(empty), "--skip-download", "-o", "junitxml", "--framework", "secrets"]
     _checkov_junit(run([*cmd, "--skip-path", r"\.venv", "-d", "."], cwd=scan), roots, by_root, only="/deploy/")
+    by_root["workflow-pods"]["pods"] = steps  # type: ignore[assignment]
     return by_root
 
 
@@ -154,11 +178,34 @@ def test_checkov_finds_nothing_in_the_rollout_pods(checkov: dict[str, Any]) -> N
     assert {c["check_id"] for c in checkov["rollouts-as-deployments"]["passed"]} >= {"CKV_K8S_16", "CKV_K8S_22"}
 
 
+def test_checkov_finds_nothing_in_the_workflow_pods(checkov: dict[str, Any]) -> None:
+    """Every pod the pipelines run passes checkov's Kubernetes checks as the server does: each step's pod pulls
+    its image explicitly (CKV_K8S_15), is selected by a NetworkPolicy (CKV2_K8S_6), and skips only what a batch
+    step must (probes, the executor's token), each skip with its reason on the workflow object or template."""
+    result = checkov["workflow-pods"]
+    training = {"validate-data", "train", "evaluate", "gate", "register", "propose"}
+    for name, pods in result["pods"].items():
+        expected = {f"fraud-detector-training-{step}" for step in training}
+        if RENDERS[name].get("drift_detection") != "false":
+            expected |= {"fraud-detector-drift-drift", "fraud-detector-drift-check-failed"}
+        assert set(pods) == expected, name
+    assert [_brief(c) for c in result["failed"]] == []
+    passed = {c["check_id"] for c in result["passed"]}
+    assert {"CKV_K8S_15", "CKV_K8S_16", "CKV_K8S_20", "CKV_K8S_22", "CKV_K8S_28", "CKV2_K8S_6"} <= passed
+    for pod in {c["resource"] for c in result["passed"] if c["check_id"] == "CKV_K8S_15"}:
+        assert "Pod." in pod, pod
+    skipped = {c["check_id"] for c in result["skipped"]}
+    assert skipped <= WORKFLOW_STEP_SKIPS | {"CKV_K8S_43"}, skipped
+    assert "CKV_K8S_43" in skipped, "the image-digest check is skipped with its reason, as on the Rollout"
+
+
 def test_every_checkov_skip_has_a_reason(checkov: dict[str, Any]) -> None:
-    skipped = [c for name in RENDERS for c in checkov[name]["skipped"]]
+    skipped = [c for name in [*RENDERS, "rollouts-as-deployments", "workflow-pods"] for c in checkov[name]["skipped"]]
     assert skipped, "expected the documented image-digest skip"
     for check in skipped:
         assert check["check_id"] in ALLOWED_SKIPS, _brief(check)
+        if check["check_id"] in WORKFLOW_STEP_SKIPS:
+            assert "Pod." in check["resource"], f"{_brief(check)}: a step-pod skip on another kind"
         assert len((check.get("suppress_comment") or "").strip()) > 40, f"{_brief(check)}: no written reason"
 
 
