@@ -147,8 +147,8 @@ def _depends(expression: str, tasks: Mapping[str, TaskResult]) -> bool:
     def atom(match: re.Match[str]) -> str:
         name, _, state = match.group(0).partition(".")
         task = tasks[name]
-        if not state:
-            return str(task.phase in ("Succeeded", "Skipped", "Omitted"))
+        if not state:  # a bare name: Succeeded, Skipped or Daemoned (an Omitted task omits its dependents too)
+            return str(task.phase in ("Succeeded", "Skipped", "Daemoned"))
         if state == "Errored":
             return "False"
         return str(task.phase == state)

@@ -125,7 +125,7 @@ def lock_check(locks: Path) -> subprocess.CompletedProcess[str]:
 def test_lock_check_passes_on_the_committed_locks_and_names_a_stale_one(tmp_path: Path) -> None:
     locks = tmp_path / "locks"
     locks.mkdir()
-    for name in ("sklearn-none.runtime.txt", "sklearn-none.dev.txt"):
+    for name in ("sklearn-none.serve.txt", "sklearn-none.runtime.txt", "sklearn-none.dev.txt"):
         shutil.copy2(REPO / "template" / "_locks" / name, locks / name)
     done = lock_check(locks)
     assert done.returncode == 0, done.stderr
@@ -139,6 +139,17 @@ def test_lock_check_passes_on_the_committed_locks_and_names_a_stale_one(tmp_path
     assert done.returncode == 1
     assert "stale lock(s)" in done.stderr and "sklearn-none.runtime.txt" in done.stderr, done.stderr
     assert "+scipy==" in done.stderr
+
+
+def test_the_serving_lock_is_the_runtime_lock_without_the_pipeline_libraries(tmp_path: Path) -> None:
+    """requirements/serve.txt (the serve image): the same entries as runtime.txt, MLflow's client instead of its
+    server, no pandera; runtime.txt (the pipeline image) has them all."""
+    req = render(tmp_path / "project") / "requirements"
+    serve, runtime = (entries((req / name).read_text()) for name in ("serve.txt", "runtime.txt"))
+    assert all(runtime.get(name) == entry for name, entry in serve.items()), "serve.txt locks what runtime.txt locks"
+    assert {"mlflow-skinny", "fastapi", "uvicorn", "scikit-learn"} <= set(serve)
+    assert not {"mlflow", "pandera", "flask", "sqlalchemy"} & set(serve)
+    assert {"mlflow", "pandera", "flask", "sqlalchemy"} <= set(runtime)
 
 
 def test_the_render_installs_the_lock_of_its_framework(tmp_path: Path) -> None:

@@ -344,7 +344,15 @@ def test_github_workflows_are_locked_down(projects: dict[str, Path], name: str) 
 def test_the_image_is_tagged_with_the_commit_and_attested(projects: dict[str, Path]) -> None:
     cd = yaml.safe_load((projects["github-rolling-none-gpu"] / ".github" / "workflows" / "cd.yml").read_text())
     build = next(s for s in cd["jobs"]["image"]["steps"] if "docker/build-push-action" in s.get("uses", ""))["with"]
-    assert build["tags"] == "${{ env.IMAGE }}:${{ github.sha }}"
+    assert build["tags"] == "${{ env.IMAGE }}:${{ github.sha }}${{ matrix.suffix }}"
+    assert build["target"] == "${{ matrix.target }}"
+    # Both Dockerfile targets, tagged as the manifests name them: the server's image and the pipeline steps' one.
+    targets = {item["target"]: item["suffix"] for item in cd["jobs"]["image"]["strategy"]["matrix"]["include"]}
+    dockerfile = (projects["github-rolling-none-gpu"] / "Dockerfile").read_text()
+    assert set(targets) == set(re.findall(r"^FROM \S+ AS (serve|pipeline)$", dockerfile, flags=re.M))
+    assert targets["serve"] == ""
+    training = projects["github-rolling-none-gpu"] / "deploy" / "argo-workflows" / "training-workflowtemplate.yaml"
+    assert f':{{{{workflow.parameters.image-tag}}}}{targets["pipeline"]}"' in training.read_text()
     assert build["sbom"] is True and build["provenance"] == "mode=max"
     assert cd["jobs"]["image"]["permissions"]["id-token"] == "write"
     assert cd["jobs"]["deploy-dev"]["needs"] == "image"
@@ -363,6 +371,9 @@ def test_gitlab_ci_rules_and_images(projects: dict[str, Path], name: str) -> Non
     jobs = {k: v for k, v in ci.items() if isinstance(v, dict) and ("script" in v or "extends" in v)}
     assert {"lint", "test", "model", "manifests", "scan", "build-image", "promote", "template-update"} <= set(jobs)
     assert ("deploy-dev" in jobs) == ("dev" in RENDERS[name].get("environments", "dev"))
+    built = " ".join(jobs["build-image"]["script"])
+    assert "--opt target=serve" in built and "name=$IMAGE:$CI_COMMIT_SHA," in built
+    assert "--opt target=pipeline" in built and "name=$IMAGE:$CI_COMMIT_SHA-pipeline," in built
     for job, spec in jobs.items():
         image = spec.get("image")
         image = image["name"] if isinstance(image, dict) else image
