@@ -456,8 +456,8 @@ def rollback(settings: Settings) -> str:
 
 
 def current_window(settings: Settings, params: Params, current: Path | None) -> tuple[Any, Path]:
-    """The current data: a CSV, a prediction log (JSONL file or a folder of them), or by default the
-    serving prediction log when it exists, else the training data itself."""
+    """The current data: a CSV (or a folder of CSVs), a prediction log (JSONL file or a folder of them), or by
+    default the serving prediction log when it exists, else the training data itself."""
     from .data import load_data
     from .prediction_log import read_window
 
@@ -467,6 +467,8 @@ def current_window(settings: Settings, params: Params, current: Path | None) -> 
             current = log
         else:
             current = resolve_data(settings, params)
+    if current.is_dir() and not any(current.glob("*.jsonl")):
+        return load_data(current), current  # a folder of CSVs; none at all (an absent artifact): a StepError
     if current.is_dir() or current.suffix in (".jsonl", ".ndjson"):
         if not (current.exists() or current.with_name(current.name + ".1").exists()):
             raise StepError(f"prediction log not found: {_show(current)}")
