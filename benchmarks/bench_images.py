@@ -117,7 +117,8 @@ def main() -> int:
             uv = str(REPO / ".venv" / "bin" / "uv")
             sh([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
             python = str(venv / "bin" / "python")
-            sh([uv, "pip", "install", "--quiet", "--python", python, "--require-hashes", "-r",
+            # Compiled, as pip leaves a venv (uv does not by default; PYTHONDONTWRITEBYTECODE may be set here).
+            sh([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, "--require-hashes", "-r",
                 str(project / "requirements" / "serve.txt")])  # fmt: skip
             sh([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "--no-build-isolation", str(project)])
             estimator = tmp / "mlserver" / "model.joblib"
