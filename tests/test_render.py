@@ -75,9 +75,10 @@ GOLDEN_SETS = ["default", "xgboost-regression-rolling-gitlab", "pytorch-bluegree
 
 
 def golden_text(project: Path) -> str:
-    """Every rendered file, in path order, as `=== path ===` and its text: a template change shows as this diff."""
+    """Every rendered file, in path order, as `=== path ===` and its text: a template change shows as this diff.
+    Not build/: `make manifests` writes there when another test asked the shared render for its manifests."""
     parts = []
-    for rel in sorted(tree_files(project)):
+    for rel in sorted(r for r in tree_files(project) if not str(r).startswith("build/")):
         data = (project / rel).read_bytes()
         body = data.decode("utf-8") if b"\0" not in data else f"<binary, {len(data)} bytes>\n"
         parts.append(f"=== {rel} ===\n{body}" + ("" if body.endswith("\n") else "\n<no newline at end>\n"))
