@@ -94,6 +94,17 @@ class Image:
         self.size, self.pipeline_size = (int(found["Size"]) for found in inspect)
         check = inspect[0].get("Healthcheck") or inspect[0]["Config"].get("Healthcheck") or {}
         self.healthcheck: list[str] = check.get("Test", [])
+        self.package = next(p.name for p in (self.project / "src").iterdir() if p.is_dir())
+
+    def make_data(self, out: Path, name: str, *args: str) -> Path:
+        """`make-data` run in the pipeline image as uid 10001: the CSV `out/name`."""
+        out.mkdir(parents=True, exist_ok=True)
+        out.chmod(0o777)
+        made = run([*PODMAN, "run", "--rm", "--network=none", "--user", "10001:10001", "--volume", f"{out}:/out",
+                    "--entrypoint", "python", self.pipeline, "-m", self.package, "make-data", *args,
+                    "--out", f"/out/{name}"])  # fmt: skip
+        assert made.returncode == 0, made.stdout + made.stderr
+        return out / name
 
     def serving_container(self, overlay: str) -> tuple[dict[str, Any], dict[str, str]]:
         """The serving container of an overlay's build, and its environment with ConfigMap references resolved."""
@@ -285,17 +296,8 @@ def test_the_training_dag_trains_on_data_from_the_artifact_repository(
     stand-in, fetched by every step to the declared folder and trained on (data-path set to it, as deploy/README.md
     says). The same rows as the first run's: the new version scores as the one before it and passes the gate."""
     template, secret = trained["template"], trained["secret"]
-    (data_dir,) = {a["path"] for t in template["spec"]["templates"] for a in t.get("inputs", {}).get("artifacts", [])
-                   if a["name"] == "training-data"}  # fmt: skip
-    made_in = tmp_path / "made"
-    made_in.mkdir()
-    made_in.chmod(0o777)
-    package = next(p.name for p in (image.project / "src").iterdir() if p.is_dir())
-    made = run([*PODMAN, "run", "--rm", "--network=none", "--user", "10001:10001", "--volume", f"{made_in}:/out",
-                "--entrypoint", "python", image.pipeline, "-m", package, "make-data",
-                "--out", "/out/sample.csv"])  # fmt: skip
-    assert made.returncode == 0, made.stdout + made.stderr
-    header, *rows = (made_in / "sample.csv").read_text().splitlines(keepends=True)
+    data_dir = training_data_dir(image.pipelines)
+    header, *rows = image.make_data(tmp_path / "made", "sample.csv").read_text().splitlines(keepends=True)
     prefix = tmp_path / "repository" / "datasets" / "fraud"
     prefix.mkdir(parents=True)
     half = len(rows) // 2
@@ -377,11 +379,19 @@ def test_the_serving_image_carries_only_what_serving_needs(image: Image) -> None
     for module in ("pandera", "flask", "sqlalchemy"):
         assert not importable(image.name, module), f"the serving image has {module}"
         assert importable(image.pipeline, module), f"the pipeline image lacks {module}"
-    package = next(p.name for p in (image.project / "src").iterdir() if p.is_dir())
-    done = run([*PODMAN, "run", "--rm", "--network=none", "--entrypoint", "python", image.name, "-m", package,
+    done = run([*PODMAN, "run", "--rm", "--network=none", "--entrypoint", "python", image.name, "-m", image.package,
                 "validate-data"])  # fmt: skip
     assert done.returncode == 1 and "pandera is not installed here" in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+
+
+def training_data_dir(pipelines: list[dict[str, Any]]) -> str:
+    """Where the training WorkflowTemplate's steps receive the training-data input artifact."""
+    templates = by_kind(pipelines, "WorkflowTemplate")[0]["spec"]["templates"]
+    (path,) = {
+        a["path"] for t in templates for a in t.get("inputs", {}).get("artifacts", []) if a["name"] == "training-data"
+    }
+    return str(path)
 
 
 def example_record(schema: dict[str, Any]) -> dict[str, Any]:
@@ -406,18 +416,12 @@ def drift_monitor(default_image: Image, tmp_path_factory: pytest.TempPathFactory
     key = {p["name"]: p["value"] for p in monitor["spec"]["workflowSpec"]["arguments"]["parameters"]}[
         "current-window-key"
     ]
-    made_in = tmp_path_factory.mktemp("window")
-    made_in.chmod(0o777)
-    package = next(p.name for p in (default_image.project / "src").iterdir() if p.is_dir())
-    made = run([*PODMAN, "run", "--rm", "--network=host", "--user", "10001:10001", "--volume", f"{made_in}:/out",
-                "--entrypoint", "python", default_image.pipeline, "-m", package, "make-data", "--shift", "1.0",
-                "--seed", "7", "--out", "/out/current.csv"])  # fmt: skip
-    assert made.returncode == 0, made.stdout + made.stderr
+    made = default_image.make_data(tmp_path_factory.mktemp("window"), "current.csv", "--shift", "1.0", "--seed", "7")
     (repository / key).parent.mkdir(parents=True)
-    shutil.copy2(made_in / "current.csv", repository / key)  # the window under its key: a CSV with labels
+    shutil.copy2(made, repository / key)  # the window under its key: a CSV with labels
     empty = tmp_path_factory.mktemp("empty-repository")
-    return {"spec": monitor["spec"]["workflowSpec"], "repository": repository, "empty": empty,
-            "pipelines": default_image.pipelines}  # fmt: skip
+    return {"spec": monitor["spec"]["workflowSpec"], "repository": repository, "empty": empty, "key": key,
+            "data_dir": training_data_dir(default_image.pipelines)}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -448,9 +452,5 @@ def test_the_drift_dag_branches_as_declared(
         assert workflow["kind"] == "Workflow"
         assert workflow["spec"]["workflowTemplateRef"]["name"].endswith("-training")
         passed = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
-        window = {p["name"]: p["value"] for p in drift_monitor["spec"]["arguments"]["parameters"]}["current-window-key"]
-        assert passed["data-key"] == window, "retraining trains on the window's key"
-        training = by_kind(drift_monitor["pipelines"], "WorkflowTemplate")[0]["spec"]["templates"]
-        (data_dir,) = {a["path"] for t in training for a in t.get("inputs", {}).get("artifacts", [])
-                       if a["name"] == "training-data"}  # fmt: skip
-        assert passed["data-path"] == data_dir, passed
+        assert passed["data-key"] == drift_monitor["key"], "retraining trains on the window's key"
+        assert passed["data-path"] == drift_monitor["data_dir"], passed
