@@ -35,7 +35,7 @@ import yaml
 from helpers import REPO, kubectl
 from helpers import run_ok as run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 PACKAGE = "fraud_detector"
 ENV = PACKAGE.upper() + "_"

@@ -29,7 +29,7 @@ import pytest
 
 from helpers import run_ok
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 MLSCAFFOLD = Path(sys.executable).with_name("mlscaffold")
 PACKAGE = "fraud_detector"

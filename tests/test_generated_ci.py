@@ -43,6 +43,8 @@ from mlscaffold.answers import parse_data_args
 from mlscaffold.engine import new_project
 from scanning import kubectl, load_docs
 
+pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds this module's module-scoped fixtures once
+
 RENDERS: dict[str, dict[str, str]] = {
     "github": {"ci_provider": "github"},
     "github-rolling-no-dev": {
@@ -405,12 +407,12 @@ def test_gitlab_promote_needs_the_checks(projects: dict[str, Path], name: str) -
 def test_promtool_is_installed_before_the_tests(projects: dict[str, Path]) -> None:
     test = _gitlab_jobs(projects["gitlab"])["test"]["script"]
     assert "apt-get install -y -qq --no-install-recommends prometheus" in test[0]
-    assert test[1:] == ["promtool --version", "make test"]
+    assert test[1:] == ["promtool --version", "make test test-integration"]
     ci = yaml.safe_load((projects["github"] / ".github" / "workflows" / "ci.yml").read_text())
     runs = [step.get("run", "") for step in ci["jobs"]["test"]["steps"]]
     install = next(i for i, run in enumerate(runs) if "install -y -qq --no-install-recommends prometheus" in run)
     assert "promtool --version" in runs[install]
-    assert install < runs.index("make test")
+    assert install < runs.index("make test test-integration")
 
 
 @pytest.mark.parametrize("name", ["gitlab", "github", "none"])

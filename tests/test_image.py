@@ -30,7 +30,7 @@ import yaml
 from argo_runner import PODMAN, run_workflow
 from helpers import REPO, render, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.image]
+pytestmark = [pytest.mark.slow, pytest.mark.image, pytest.mark.xdist_group(__name__)]
 TAG = "local-test"
 BASE_SCRIPT = REPO / ".ci" / "build-base-image"
 

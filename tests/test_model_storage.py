@@ -17,6 +17,8 @@ from helpers import RENDERS as ALL_RENDERS
 from helpers import Renders
 from scanning import built_docs, pods_of
 
+pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds this module's module-scoped fixtures once
+
 RENDERS = {
     "github-rolling-none-gpu": ALL_RENDERS["github-rolling-none-gpu"],  # dev, staging, prod
     "xgboost-regression-rolling-gitlab": ALL_RENDERS["xgboost-regression-rolling-gitlab"],  # dev only

@@ -21,6 +21,8 @@ from helpers import Renders
 from scanning import Pod, load_docs, pods_of, violations, workflow_pod_manifests
 from scanning import built_docs as _built_docs
 
+pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds this module's module-scoped fixtures once
+
 # Every deployment strategy, both registries (a PVC-backed one), GPU and drift on and off (shared session renders).
 NAMES = ["github-rolling-none-gpu", "gitlab-canary", "none-bluegreen"]
 RENDERS = {name: ALL_RENDERS[name] for name in NAMES}

@@ -25,7 +25,7 @@ from helpers import REPO, Renders, run
 from mlscaffold.validate import validate_project
 from scanning import load_docs, tool, workflow_pod_manifests
 
-pytestmark = pytest.mark.scanners
+pytestmark = [pytest.mark.slow, pytest.mark.scanners, pytest.mark.xdist_group(__name__)]
 
 # Strategies, environments (with and without dev: direct deploy vs promotion only) spread over the providers
 # (shared session renders, see helpers.RENDERS).
