@@ -91,6 +91,7 @@ def main() -> None:
             "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlruns.db'}",
             f"{package.upper()}_MLFLOW_ARTIFACTS": str(scratch / "mlartifacts"),
             f"{package.upper()}_DATA_PATH": str(scratch / "sample.csv")}  # fmt: skip
+    measured([*step, "make-data", "--out", str(scratch / "sample.csv")], project, warm)
     measured([*step, "pipeline"], project, warm)
     measured([*step, "predict-batch", "--input", str(scratch / "sample.csv"), "--output", str(scratch / "p.csv")],
              project, warm)  # fmt: skip
