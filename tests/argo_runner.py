@@ -6,7 +6,8 @@ parameters resolved), its volume mounts as fresh directories (``emptyDir``: one 
 one per claim, shared by the run), the pod and container ``securityContext`` (user, group, read-only root
 filesystem, no capabilities), input artifacts copied from the producing task's outputs or fetched by key from the
 artifact repository (a local folder stands in for the bucket; an optional artifact whose key holds nothing
-arrives as an empty folder, as Argo's executor leaves it: argoproj/argo-workflows#5934, #15094), and
+arrives as an empty folder, as Argo's executor leaves it: argoproj/argo-workflows#5934, #15094), output artifacts
+with a key written back there (unarchived), artifact paths with the workflow's parameters resolved, and
 ``depends``/``when`` evaluated on the tasks' phases and exit codes. Resource templates (``resource: create``) are
 not run: they are returned as the manifests they would create. Anything this stand-in does not understand is an
 error, never skipped.
@@ -262,7 +263,7 @@ def _run_template(
             host.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, host)
         _open_up(host)
-        mounts[artifact["path"]] = host
+        mounts[_resolve(artifact["path"], run, params)] = host
     for path, host in sorted(mounts.items()):
         cmd += ["--volume", f"{host}:{path}:rw"]
     image = _resolve(container["image"], run, params)
@@ -276,9 +277,10 @@ def _run_template(
     result.exit_code, result.log = done.returncode, done.stdout + done.stderr
     for artifact in template.get("outputs", {}).get("artifacts", []):
         target = pod_dir / "outputs" / artifact["name"]
-        found = _saved(artifact["path"], mounts, target, f"argo-{pod_dir.name}")
+        found = _saved(_resolve(artifact["path"], run, params), mounts, target, f"argo-{pod_dir.name}")
         if found:
             result.outputs[artifact["name"]] = target
+            _to_repository(artifact, target, run, params, repository)
         elif not artifact.get("optional") and result.phase == "Succeeded":
             result.phase = "Failed"
             result.log += f"\noutput artifact {artifact['name']} ({artifact['path']}) is missing"
@@ -298,6 +300,27 @@ def _from_repository(
     key = _resolve(str(located[0]["key"]), run, params).strip("/")
     path = repository / key
     return path if path.exists() else None
+
+
+def _to_repository(
+    artifact: Mapping[str, Any], saved: Path, run: Run, params: Mapping[str, str], repository: Path | None
+) -> None:
+    """An output artifact with a key (``s3: {key: ...}``) is also written there, as the file itself: only with
+    ``archive: {none: {}}`` (Argo's default stores a tar.gz, which this stand-in does not make)."""
+    located = [artifact[kind] for kind in ("s3", "gcs", "azure", "oss") if kind in artifact]
+    if not located:
+        return
+    if repository is None:
+        raise Unsupported(f"artifact {artifact['name']} is written to an artifact repository: pass repository=")
+    if artifact.get("archive") != {"none": {}}:
+        raise Unsupported(f"output artifact {artifact['name']}: only archive none is stored by key here")
+    key = _resolve(str(located[0]["key"]), run, params).strip("/")
+    destination = repository / key
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if saved.is_dir():
+        shutil.copytree(saved, destination, dirs_exist_ok=True)
+    else:
+        shutil.copy2(saved, destination)
 
 
 def _saved(path: str, mounts: Mapping[str, Path], target: Path, container: str) -> bool:

@@ -60,6 +60,16 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc.get("kind") == kind]
 
 
+def workflow_template(docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    """The WorkflowTemplate labelled app.kubernetes.io/component `component` (training, batch-scoring)."""
+    (found,) = [
+        doc
+        for doc in by_kind(docs, "WorkflowTemplate")
+        if doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+    ]
+    return found
+
+
 class Image:
     """A render and its two images, built once by the project's own `make image` with podman: the server's
     (`name`, target serve) and the pipeline steps' (`pipeline`, target pipeline), named as the manifests name them
@@ -70,7 +80,7 @@ class Image:
         self.answers = answers
         self.project = render(root / "project", answers)
         self.pipelines = built(self.project, "deploy/argo-workflows")
-        template = by_kind(self.pipelines, "WorkflowTemplate")[0]
+        template = workflow_template(self.pipelines, "training")
         declared = template["spec"]["templates"][1]["container"]["image"]
         match = re.fullmatch(r"(\S+):\{\{workflow\.parameters\.image-tag\}\}(\S*)", declared)
         assert match, (
@@ -245,7 +255,7 @@ def trained(
 ) -> dict[str, Any]:
     """The training WorkflowTemplate run in the image, task by task, as declared, against the real MLflow server,
     proposing its version to the stand-in GitOps remote."""
-    template = by_kind(image.pipelines, "WorkflowTemplate")[0]
+    template = workflow_template(image.pipelines, "training")
     declared = {p["name"] for p in template["spec"]["arguments"]["parameters"]}
     parameters = {"image-tag": TAG, "mlflow-tracking-uri": mlflow, "gitops-repo": gitops_remote["url"],
                   "git-api-url": gitops_remote["api"]}  # fmt: skip
@@ -313,6 +323,47 @@ def test_the_training_dag_trains_on_data_from_the_artifact_repository(
         assert task.phase == "Succeeded", f"{name}: {task.log[-3000:]}"
     fingerprint = json.loads((result.tasks["validate-data"].outputs["artifacts"] / "data.json").read_text())
     assert (fingerprint["path"], fingerprint["rows"]) == (data_dir, len(rows))
+
+
+def test_the_batch_scoring_dag_scores_a_file_from_the_repository_and_writes_its_outputs_there(
+    image: Image, mlflow: str, trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """The batch-scoring WorkflowTemplate run in the image as declared, after training registered v1: a CSV made in
+    the image (one row broken) under the input key, scored by the version training registered, the predictions
+    (JSON lines, by the output-format parameter) and the bad row written back under their keys."""
+    template = workflow_template(image.pipelines, "batch-scoring")
+    declared = {p["name"]: str(p["value"]) for p in template["spec"]["arguments"]["parameters"]}
+    (task,) = template["spec"]["templates"][0]["dag"]["tasks"]
+    step = next(t for t in template["spec"]["templates"] if t["name"] == task["template"])
+    assert step["container"]["command"][3] == "predict-batch"
+    header, *rows = image.make_data(tmp_path / "made", "records.csv", "--rows", "300").read_text().splitlines()
+    columns = header.split(",")
+    broken = rows[41].split(",")
+    broken[columns.index("channel")] = "carrier-pigeon"  # not one of its categories
+    rows[41] = ",".join(broken)
+    repository = tmp_path / "repository"
+    source = repository / "incoming" / "records.csv"
+    source.parent.mkdir(parents=True)
+    source.write_text("\n".join([header, *rows]) + "\n")
+    parameters = {"image-tag": TAG, "mlflow-tracking-uri": mlflow, "input-key": "incoming/records.csv",
+                  "output-key": "scored/predictions.jsonl", "output-format": "jsonl", "errors-key": "scored/bad.jsonl",
+                  "model-version": "1"}  # fmt: skip
+    assert set(parameters) <= set(declared), sorted(set(parameters) - set(declared))
+    assert declared["input-format"] == "csv" and declared["model-version"] == ""
+    result = run_workflow(
+        template["spec"], tmp_path / "run", parameters={k: v for k, v in parameters.items() if k in declared},
+        repository=repository,
+    )  # fmt: skip
+    run_log = result.tasks[task["name"]].log
+    assert result.phase == "Succeeded", run_log[-3000:]
+    assert "with model version 1" in run_log, run_log[-2000:]
+    predictions = [json.loads(line) for line in (repository / "scored" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["row"] for p in predictions] == [n for n in range(1, len(rows) + 1) if n != 42]
+    for record in predictions:
+        assert set(record) == {"row", "prediction", "probability"}
+        assert 0.0 <= record["probability"] <= 1.0 and record["prediction"] == int(record["probability"] >= 0.5)
+    (bad,) = [json.loads(line) for line in (repository / "scored" / "bad.jsonl").read_text().splitlines()]
+    assert bad["row"] == 42 and "'channel'" in bad["error"] and "carrier-pigeon" in bad["error"], bad
 
 
 def test_the_server_container_serves_the_registered_version_read_only(
@@ -387,7 +438,7 @@ def test_the_serving_image_carries_only_what_serving_needs(image: Image) -> None
 
 def training_data_dir(pipelines: list[dict[str, Any]]) -> str:
     """Where the training WorkflowTemplate's steps receive the training-data input artifact."""
-    templates = by_kind(pipelines, "WorkflowTemplate")[0]["spec"]["templates"]
+    templates = workflow_template(pipelines, "training")["spec"]["templates"]
     (path,) = {
         a["path"] for t in templates for a in t.get("inputs", {}).get("artifacts", []) if a["name"] == "training-data"
     }

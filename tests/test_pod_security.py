@@ -66,7 +66,9 @@ def test_argo_events_pods_meet_the_policy(projects: dict[str, Path]) -> None:
 def test_the_walk_sees_every_workflow_step(projects: dict[str, Path]) -> None:
     pods = all_pods(projects["gitlab-canary"])
     steps = {pod.where.rsplit("[", 1)[1].rstrip("]") for pod in pods if "WorkflowTemplate/" in pod.where}
-    assert steps == {"validate-data", "train", "evaluate", "gate", "register", "propose"}
+    assert steps == {"validate-data", "train", "evaluate", "gate", "register", "propose", "predict-batch"}
+    batch = [pod.where for pod in pods if "WorkflowTemplate/fraud-detector-batch-scoring" in pod.where]
+    assert len(batch) == 1 and batch[0].endswith("[predict-batch]"), batch
     drift = [pod.where for pod in pods if "CronWorkflow/" in pod.where]
     assert any(w.endswith("[drift]") for w in drift)
     assert any(w.endswith("[submit-training].resource") for w in drift)
@@ -122,12 +124,16 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any], str], None], str]] = {
 }
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Rollout", "workflow-step"])
+@pytest.mark.parametrize("kind", ["Deployment", "Rollout", "workflow-step", "batch-step"])
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_an_insecure_pod_is_caught(projects: dict[str, Path], kind: str, mutation: str) -> None:
     project = projects["github-rolling-none-gpu" if kind == "Deployment" else "gitlab-canary"]
-    wanted = "WorkflowTemplate" if kind == "workflow-step" else kind
-    (doc,) = [doc for _, doc in built_docs(project) if doc.get("kind") == wanted][:1]
+    wanted = "WorkflowTemplate" if kind.endswith("-step") else kind
+    name = {"workflow-step": "fraud-detector-training", "batch-step": "fraud-detector-batch-scoring"}.get(kind)
+    (doc,) = [
+        doc for _, doc in built_docs(project) if doc.get("kind") == wanted and name in (None, doc["metadata"]["name"])
+    ][:1]
+    kind = "workflow-step" if kind.endswith("-step") else kind
     bad = copy.deepcopy(doc)
     change, expected = MUTATIONS[mutation]
     change(bad, kind)
@@ -244,10 +250,17 @@ def test_workflow_steps_reach_only_what_they_need(projects: dict[str, Path], nam
     answers = RENDERS[name]
     docs = [doc for where, doc in built_docs(projects[name]) if where == "argo-workflows.yaml"]
     policies = [doc for doc in docs if doc["kind"] == "NetworkPolicy"]
-    (training,) = [doc for doc in docs if doc["kind"] == "WorkflowTemplate"]
+    templates = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "WorkflowTemplate"}
+    assert set(templates) == {"fraud-detector-training", "fraud-detector-batch-scoring"}
+    training = templates["fraud-detector-training"]
     crons = [doc for doc in docs if doc["kind"] == "CronWorkflow" and doc["spec"]["workflowSpec"].get("templates")]
     pods = [pod for doc in docs for pod in workflow_pod_manifests(doc)]
-    assert len(pods) >= 6
+    assert len(pods) >= 7
+    # Batch scoring reads its model from the same registry as training: both reach it.
+    if answers.get("model_registry") != "none":
+        assert _parameter(templates["fraud-detector-batch-scoring"], "mlflow-tracking-uri") == _parameter(
+            training, "mlflow-tracking-uri"
+        )
     dns = Peer("kube-system", (("k8s-app", "kube-dns"),))
     outside = Peer(None)  # the API servers, S3 or GCS, the Git host
     minio = Peer("minio", (("app", "minio"),))

@@ -138,6 +138,8 @@ def test_a_typo_in_a_rendered_manifest_fails_validate_naming_file_document_and_f
     rollout.write_text(rollout.read_text().replace("          image: ", "          imagee: oops\n          image: ", 1))
     workflow = project / "deploy" / "argo-workflows" / "training-workflowtemplate.yaml"
     workflow.write_text(workflow.read_text().replace("      container:\n", "      contaner: {}\n      container:\n", 1))
+    batch = project / "deploy" / "argo-workflows" / "batch-scoring-workflowtemplate.yaml"
+    batch.write_text(batch.read_text().replace("            archive:\n", "            archiv:\n", 1))
     result = cli("validate", project, "--schema-location", schema_dir)
     assert result.code == 1
     builds = ", ".join(f"deploy/k8s/overlays/{env}" for env in ("dev", "prod", "staging"))
@@ -149,4 +151,8 @@ def test_a_typo_in_a_rendered_manifest_fails_validate_naming_file_document_and_f
         "deploy/argo-workflows/training-workflowtemplate.yaml: spec.templates[1].contaner: unknown field "
         "(WorkflowTemplate/fraud-detector-training) [built by deploy/argo-workflows]"
     ) in result.err.splitlines()
-    assert "2 problem(s)" in result.err
+    assert (
+        "deploy/argo-workflows/batch-scoring-workflowtemplate.yaml: spec.templates[1].outputs.artifacts[0].archiv: "
+        "unknown field (WorkflowTemplate/fraud-detector-batch-scoring) [built by deploy/argo-workflows]"
+    ) in result.err.splitlines()
+    assert "3 problem(s)" in result.err

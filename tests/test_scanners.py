@@ -186,6 +186,7 @@ def test_checkov_finds_nothing_in_the_workflow_pods(checkov: dict[str, Any]) -> 
     training = {"validate-data", "train", "evaluate", "gate", "register", "propose"}
     for name, pods in result["pods"].items():
         expected = {f"fraud-detector-training-{step}" for step in training}
+        expected.add("fraud-detector-batch-scoring-predict-batch")
         if RENDERS[name].get("drift_detection") != "false":
             expected |= {"fraud-detector-drift-drift", "fraud-detector-drift-check-failed"}
         assert set(pods) == expected, name
