@@ -197,7 +197,8 @@ def torch_cpu_stand_in() -> list[str]:
 def test_other_frameworks_install_test_and_run_their_pipeline(
     mlscaffold_bin: Path, user_env: dict[str, str], tmp_path: Path, answers: tuple[str, ...], installer: str
 ) -> None:
-    """The README's two commands: with the pip fallback (`make install INSTALLER=pip`) and with uv (bootstrapped)."""
+    """The README's two commands: with the pip fallback (`make install INSTALLER=pip`) and with uv (bootstrapped);
+    then the tests and the lint step (strict mypy) of a framework and problem type other than the default's."""
     project = tmp_path / "project"
     render_offline(mlscaffold_bin, project, user_env, *answers)
     extra = [] if installer == "uv" else ["INSTALLER=pip"]
@@ -213,6 +214,7 @@ def test_other_frameworks_install_test_and_run_their_pipeline(
     out = run(["make", "test", "test-integration"], cwd=project, env=user_env)
     assert len(re.findall(r"\b\d+ passed\b", out)) == 2, out[-2000:]  # the fast tests, then the integration tests
     assert not re.search(r"\b\d+ failed\b", out), out[-2000:]
+    run(["make", "lint"], cwd=project, env=user_env)  # ruff and strict mypy are clean on every framework
 
 
 def build_newer_mlscaffold(tmp: Path, env: dict[str, str], version: str) -> Path:
