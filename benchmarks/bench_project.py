@@ -4,13 +4,13 @@ with warm caches, `make test` <= 20 s; 2 cores).
 
     python benchmarks/bench_project.py [--runs 1] [--copier-uv DIR] [--fmind DIR] [--only default,pytorch]
 
-For mlscaffold, the default render and a PyTorch render (`-d ml_framework=pytorch`), each in a fresh folder:
-`make install` once untimed (fills the caches), then from an empty `.venv` each time: `make install` with uv not on
-PATH (bootstrapped from requirements/uv.txt), with uv on PATH (`UV=...`), and `make install INSTALLER=pip`; then
-`make pipeline` from a clean state and `make test`, `--runs` times each (medians). uv's and pip's caches are the
-user's own (warm after the untimed install). This machine cannot reach download.pytorch.org: the PyTorch render
-installs its locked CPU torch from the wheel on disk (`TORCH_INDEX= INSTALL_ARGS=--find-links /opt/wheels`), hash
-checked as from the index.
+For mlscaffold, the default render and a PyTorch render (`-d ml_framework=pytorch`), each in a fresh folder: `make
+install` once untimed (fills the caches), then from an empty `.venv` each time: `make install` with uv not on PATH
+(bootstrapped from requirements/uv.txt), with uv on PATH (`UV=...`), and `make install INSTALLER=pip`; then `make
+pipeline` from a clean state, `make test` and `make test-integration`, `--runs` times each (medians). uv's and pip's
+caches are the user's own (warm after the untimed install). This machine cannot reach download.pytorch.org: the
+PyTorch render installs its locked CPU torch from the wheel on disk (`TORCH_INDEX= INSTALL_ARGS=--find-links
+/opt/wheels`), hash checked as from the index.
 
 The competitors, from git checkouts given as folders (the search tool's `fetch` of github:pawamoy/copier-uv and
 github:fmind/mlops-python-package; their code is run here, never committed):
@@ -85,12 +85,14 @@ def bench_mlscaffold(name: str, answers: list[str], tmp: Path, runs: int) -> lis
         seconds = must(["make", "install", *extra, *args], project)
         rows.append((name, label, f"{seconds:.1f}"))
         print(f"  {label}: {seconds:.1f} s", flush=True)
-    pipeline, tests = [], []
+    pipeline, tests, integration = [], [], []
     for _ in range(runs):
         must(["make", "clean"], project)
         pipeline.append(must(["make", "pipeline"], project))
         tests.append(must(["make", "test"], project))
-    for label, values in (("make pipeline (clean state)", pipeline), ("make test", tests)):
+        integration.append(must(["make", "test-integration"], project))
+    timed = [("make pipeline (clean state)", pipeline), ("make test", tests), ("make test-integration", integration)]
+    for label, values in timed:
         rows.append((name, label, " / ".join(f"{v:.1f}" for v in values) if runs > 1 else f"{values[0]:.1f}"))
         print(f"  {label}: {statistics.median(values):.1f} s", flush=True)
     return rows

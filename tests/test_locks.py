@@ -20,7 +20,7 @@ import pytest
 
 from helpers import REPO, render
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds this module's module-scoped fixtures once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]  # builds virtual environments; one worker
 
 UV = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 SMALL_SET = ("editables", "hatchling", "packaging", "pathspec", "pluggy", "six", "tomlkit", "trove-classifiers")
