@@ -74,6 +74,38 @@ def make_data(
     return f"wrote {rows or params.sample_rows} rows to {_show(path)}" + (f" (shift {shift})" if shift else "")
 
 
+def infer_schema(settings: Settings, params: Params, file: Path, target: str | None, *, write: bool = True) -> str:
+    """Infer the contract of `file` (infer_schema.py), print its diff to data/schema.yaml, and write it."""
+    from . import infer_schema as inference
+
+    try:
+        contract = inference.infer(file, target or params.target)
+    except inference.SampleError as exc:
+        raise StepError(str(exc)) from None
+    new = contract.to_yaml()
+    path = settings.schema_path
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    changes = inference.diff(old, new, _show(path), f"inferred from {file}")
+    if changes:
+        print(changes, end="" if changes.endswith("\n") else "\n")
+    notes = [f"{len(contract.features)} features, target {contract.target.name!r} ({contract.problem_type})"]
+    if contract.excluded:
+        notes.append(f"left out: {', '.join(contract.excluded)}")
+    if contract.renamed:
+        notes.append(
+            f"renamed: {', '.join(f'{o!r} -> {n}' for n, o in contract.renamed.items())} (rename them in the data too)"
+        )
+    if contract.target.name != params.target:
+        notes.append(f"set data.target: {contract.target.name} in params.yaml")
+    if not changes:
+        return f"[infer-schema] {_show(path)} already matches {file}: " + "; ".join(notes)
+    if not write:
+        return f"[infer-schema] dry run, {_show(path)} not written: " + "; ".join(notes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+    return f"[infer-schema] wrote {_show(path)}: " + "; ".join(notes)
+
+
 def fingerprint(path: Path, rows: int) -> dict[str, Any]:
     """What identifies the data: its path, SHA-256 (of a folder: of its CSV files' names and contents) and rows."""
     from .data import data_files
