@@ -436,8 +436,8 @@ def render(contract: Contract) -> str:
     """The contract as data/schema.yaml text."""
     lines = [
         HEADER.rstrip("\n"),
-        f"# Inferred by infer-schema from {contract.source} ({contract.rows} rows): check the ranges and",
-        "# categories, they are what the sample shows, and every later file must fit them.",
+        f"# Inferred by infer-schema from a sample of {contract.rows} rows: check the ranges and categories, they",
+        "# are what the sample shows, and every later file must fit them.",
         "features:",
     ]
     for column in contract.features:

@@ -76,15 +76,23 @@ def make_data(
 
 def infer_schema(settings: Settings, params: Params, file: Path, target: str | None, *, write: bool = True) -> str:
     """Infer the contract of `file` (infer_schema.py), print its diff to data/schema.yaml, and write it."""
+    import yaml
+
     from . import infer_schema as inference
 
     try:
         contract = inference.infer(file, target or params.target)
     except inference.SampleError as exc:
         raise StepError(str(exc)) from None
-    new = contract.to_yaml()
     path = settings.schema_path
     old = path.read_text(encoding="utf-8") if path.exists() else ""
+    # Renames recorded when the project was made (the data sample's header was renamed) stay recorded.
+    recorded = (yaml.safe_load(old) or {}).get("renamed") if old else None
+    if isinstance(recorded, dict):
+        names = {c.name for c in contract.features} | {contract.target.name} | set(contract.excluded)
+        kept = {str(k): str(v) for k, v in recorded.items() if k in names and k not in contract.renamed}
+        contract.renamed = {**kept, **contract.renamed}
+    new = contract.to_yaml()
     changes = inference.diff(old, new, _show(path), f"inferred from {file}")
     if changes:
         print(changes, end="" if changes.endswith("\n") else "\n")

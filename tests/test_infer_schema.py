@@ -1,0 +1,119 @@
+"""The schema inference (template/src/<package>/infer_schema.py, shared by `new --data-sample` and the project's
+`infer-schema`): types, ranges, nullability, categories, left-out columns, renames and the problem type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlscaffold.sample import inference_module
+
+infer_schema = inference_module()
+
+
+def _csv(tmp_path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    path = tmp_path / "sample.csv"
+    lines = [",".join(header)] + [",".join("" if v is None else str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _table(tmp_path: Path) -> Path:
+    header = ["id", "age", "income", "code", "colour", "note", "constant", "Pay Day", "label"]
+    rows = [
+        [
+            i + 1,
+            None if i % 10 == 0 else 20 + i % 50,
+            round(1000.5 + i * 3.25, 2),
+            i % 3,
+            ["red", "green", "blue"][i % 3] if i % 7 else None,
+            f"free text {i}",
+            "same",
+            i % 28 + 1 + 100 * (i % 5),
+            int(i % 4 == 0),
+        ]
+        for i in range(60)
+    ]
+    return _csv(tmp_path, header, rows)
+
+
+def test_types_ranges_nullability_and_categories(tmp_path: Path) -> None:
+    contract = infer_schema.infer(_table(tmp_path), "label")
+    features = {c.name: c for c in contract.features}
+    assert list(features) == ["age", "income", "code", "colour", "pay_day"]
+    age, income, code, colour = features["age"], features["income"], features["code"], features["colour"]
+    assert (age.dtype, age.min, age.max, age.nullable) == ("int", 21, 69, True)
+    assert (income.dtype, income.min, income.max, income.nullable) == ("float", 1000.5, 1192.25, False)
+    assert (code.dtype, code.categories, code.nullable) == ("category", [0, 1, 2], False)
+    assert (colour.dtype, colour.categories, colour.nullable) == ("category", ["blue", "green", "red"], True)
+
+
+def test_columns_that_cannot_be_features_are_left_out_with_a_reason(tmp_path: Path) -> None:
+    contract = infer_schema.infer(_table(tmp_path), "label")
+    assert contract.excluded["id"] == "identifier (every value distinct)"
+    assert "every value distinct" in contract.excluded["note"]
+    assert contract.excluded["constant"] == "constant (always same)"
+    assert contract.renamed == {"pay_day": "Pay Day"}
+    schema = yaml.safe_load(contract.to_yaml())
+    assert set(schema["excluded"]) == {"id", "note", "constant"}
+    assert schema["renamed"] == {"pay_day": "Pay Day"}
+    assert schema["features"]["colour"]["categories"] == ["blue", "green", "red"]
+    assert schema["target"] == {
+        "description": "the label: 1 for the positive class, else 0",
+        "dtype": "int",
+        "categories": [0, 1],
+        "nullable": False,
+    }
+
+
+def test_the_problem_type_follows_the_target(tmp_path: Path) -> None:
+    path = _table(tmp_path)
+    binary = infer_schema.infer(path, "label")
+    assert binary.problem_type == "classification"
+    assert binary.thresholds == {"roc_auc": 0.6, "f1": 0.4, "accuracy": 0.75}
+    numeric = infer_schema.infer(path, "income")
+    assert numeric.problem_type == "regression"
+    assert (numeric.target.dtype, numeric.target.min, numeric.target.max) == ("float", 1000.5, 1192.25)
+    assert numeric.thresholds["r2"] == 0.1
+    assert 56.0 < numeric.thresholds["rmse"] < 57.0  # the standard deviation: what predicting the mean scores
+    forced = infer_schema.infer(path, "label", "regression")
+    assert forced.problem_type == "regression"
+    assert "label" not in {c.name for c in forced.features}
+
+
+def test_a_renamed_target_is_found_by_either_name(tmp_path: Path) -> None:
+    path = _csv(tmp_path, ["x", "Is Fraud"], [[i * 1.5, i % 2] for i in range(40)])
+    assert infer_schema.infer(path, "Is Fraud").target.name == "is_fraud"
+    assert infer_schema.infer(path, "is_fraud").target.name == "is_fraud"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("amount", "amount"), ("Mean Radius", "mean_radius"), ("2nd", "col_2nd"), ("class", "class_"), ("a.b", "a_b")],
+)
+def test_safe_names(name: str, expected: str) -> None:
+    assert infer_schema.safe_name(name) == expected
+
+
+def test_the_yaml_round_trips_odd_values(tmp_path: Path) -> None:
+    path = _csv(tmp_path, ["kind", "y"], [[["yes", "no", "1st: a", "off"][i % 4], i % 2] for i in range(40)])
+    contract = infer_schema.infer(path, "y")
+    assert yaml.safe_load(contract.to_yaml())["features"]["kind"]["categories"] == ["1st: a", "no", "off", "yes"]
+
+
+def test_the_sample_copy_renames_the_header(tmp_path: Path) -> None:
+    path = _table(tmp_path)
+    contract = infer_schema.infer(path, "label")
+    dest = tmp_path / "out" / "sample.csv"
+    infer_schema.write_sample(path, contract, dest)
+    lines = dest.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "id,age,income,code,colour,note,constant,pay_day,label"
+    assert lines[1:] == path.read_text(encoding="utf-8").splitlines()[1:]
+
+
+def test_diff_shows_the_changed_lines() -> None:
+    assert infer_schema.diff("a: 1\n", "a: 1\n") == ""
+    assert "-a: 1\n+a: 2\n" in infer_schema.diff("a: 1\n", "a: 2\n")
