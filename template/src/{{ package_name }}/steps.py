@@ -340,8 +340,8 @@ def register(settings: Settings, params: Params, data: Path | None = None) -> st
         raise StepError(f"no trained model at {_show(settings.bundle_path)}: run the train step first")
     metrics = read_metrics(settings)
     record = lineage(settings, params, data)
-    frame, _, _ = _load_valid(settings, params, data)
-    example = frame.drop(columns=[params.target]).head(5)
+    frame, schema, _ = _load_valid(settings, params, data)
+    example = frame[schema.feature_names].head(5)
     try:
         result = registry.register(settings.bundle_path, metrics, params, settings, lineage=record, example=example)
     except registry.RegistryUnavailable as exc:
