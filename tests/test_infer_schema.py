@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,42 @@ def test_the_sample_copy_renames_the_header(tmp_path: Path) -> None:
 def test_diff_shows_the_changed_lines() -> None:
     assert infer_schema.diff("a: 1\n", "a: 1\n") == ""
     assert "-a: 1\n+a: 2\n" in infer_schema.diff("a: 1\n", "a: 2\n")
+
+
+# `mlscaffold new --data-sample`: the render follows the inferred contract (fast: no virtual environment).
+def test_new_with_a_data_sample_renders_its_contract(cli: Any, tmp_path: Path) -> None:
+    table = _table(tmp_path)
+    dest = tmp_path / "proj"
+    result = cli("new", dest, "--defaults", "--data-sample", table, "--target", "label", "-d", "primary_metric=f1")
+    assert result.code == 0, result.err
+    expected = infer_schema.infer(table, "label")
+    assert (dest / "data" / "schema.yaml").read_text(encoding="utf-8") == expected.to_yaml()
+    assert (dest / "data" / "sample.csv").read_text(encoding="utf-8").splitlines()[0].endswith(",pay_day,label")
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert (answers["data_sample"], answers["target"], answers["problem_type"]) == (
+        "sample.csv",
+        "label",
+        "classification",
+    )
+    assert answers["metric_threshold"] == expected.thresholds["f1"]
+    assert answers["data_contract"]["schema"] == expected.to_yaml()
+    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+    assert params["data"]["target"] == "label" and params["data"]["sample_rows"] == 60
+    readme = (dest / "README.md").read_text(encoding="utf-8")
+    assert "| `colour` | feature | category, nullable | blue, green, red |" in readme
+    assert "| `note` | left out |" in readme
+    assert '"amount"' not in readme  # the card-transaction example request is gone
+    tracked = subprocess.run(["git", "ls-files", "data"], cwd=dest, capture_output=True, text=True, check=True)
+    assert tracked.stdout.split() == ["data/sample.csv", "data/schema.yaml"]
+
+
+def test_a_data_file_gives_the_sample_and_a_regression_target(cli: Any, tmp_path: Path) -> None:
+    table = _table(tmp_path)
+    answers = tmp_path / "answers.yml"
+    answers.write_text(f"data_sample: {table}\ntarget: income\n", encoding="utf-8")
+    dest = tmp_path / "proj"
+    assert cli("new", dest, "--defaults", "--no-git", "--data-file", answers).code == 0
+    recorded = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert (recorded["problem_type"], recorded["primary_metric"]) == ("regression", "rmse")
+    assert 56.0 < recorded["metric_threshold"] < 57.0
+    assert "income" not in yaml.safe_load((dest / "data" / "schema.yaml").read_text(encoding="utf-8"))["features"]
