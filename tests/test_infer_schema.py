@@ -157,3 +157,18 @@ def test_a_data_file_gives_the_sample_and_a_regression_target(cli: Any, tmp_path
     assert (recorded["problem_type"], recorded["primary_metric"]) == ("regression", "rmse")
     assert 56.0 < recorded["metric_threshold"] < 57.0
     assert "income" not in yaml.safe_load((dest / "data" / "schema.yaml").read_text(encoding="utf-8"))["features"]
+
+
+def test_an_update_keeps_the_data_sample(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template cannot render the sample again: an update must neither delete it nor see a change."""
+    dest = tmp_path / "proj"
+    assert cli("new", dest, "--defaults", "--data-sample", _table(tmp_path), "--target", "label").code == 0
+    before = (dest / "data" / "sample.csv").read_bytes()
+    monkeypatch.chdir(dest)
+    pretend = cli("update", "--pretend")
+    assert pretend.code == 0 and "already up to date" in pretend.out, pretend.out + pretend.err
+    changed = cli("update", "-d", "deployment_strategy=rolling")
+    assert changed.code == 0, changed.err
+    assert "data/sample.csv" not in changed.out
+    assert (dest / "data" / "sample.csv").read_bytes() == before
+    assert (dest / "data" / "schema.yaml").is_file()

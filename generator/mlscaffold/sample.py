@@ -9,7 +9,10 @@ the template being rendered (or the bundled one, for a remote template) and call
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -79,3 +82,23 @@ def prepare(answers: dict[str, Any], template_root: str | None) -> Sample | None
         "schema": contract.to_yaml(),
     }
     return Sample(path, contract, module)
+
+
+def carry_over(answers: Mapping[str, Any], root: Path, commit: str, render: Path, env: Mapping[str, str]) -> None:
+    """An update's render of a data-sample project gets the sample of ``commit`` (the base render), byte for byte.
+
+    The template cannot render the sample (the file it came from is gone): without this, the three-way merge
+    would see the template remove data/sample.csv, and delete the user's data.
+    """
+    if not answers.get("data_sample"):
+        return
+    shown = subprocess.run(
+        ["git", "show", f"{commit}:{SAMPLE_PATH.as_posix()}"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+        env={**os.environ, **env},
+    )
+    if shown.returncode == 0:
+        (render / SAMPLE_PATH).parent.mkdir(parents=True, exist_ok=True)
+        (render / SAMPLE_PATH).write_bytes(shown.stdout)
