@@ -172,3 +172,21 @@ def test_an_update_keeps_the_data_sample(cli: Any, tmp_path: Path, monkeypatch: 
     assert "data/sample.csv" not in changed.out
     assert (dest / "data" / "sample.csv").read_bytes() == before
     assert (dest / "data" / "schema.yaml").is_file()
+
+
+def test_parquet_is_read_with_pyarrow_or_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "sample.parquet"
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        path.write_bytes(b"PAR1")
+        with pytest.raises(infer_schema.SampleError, match=r"reading Parquet needs pyarrow, which is not installed"):
+            infer_schema.infer(path, "y")
+        return
+    pq.write_table(pa.table({"x": [i * 0.5 for i in range(40)], "y": [i % 2 for i in range(40)]}), path)
+    contract = infer_schema.infer(path, "y")
+    assert [(c.name, c.dtype, c.min, c.max) for c in contract.features] == [("x", "float", 0.0, 19.5)]
+    dest = tmp_path / "sample.csv"
+    infer_schema.write_sample(path, contract, dest)
+    assert dest.read_text(encoding="utf-8").splitlines()[:2] == ["x,y", "0.0,0"]
