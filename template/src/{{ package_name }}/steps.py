@@ -342,6 +342,9 @@ def register(settings: Settings, params: Params, data: Path | None = None) -> st
     record = lineage(settings, params, data)
     frame, schema, _ = _load_valid(settings, params, data)
     example = frame[schema.feature_names].head(5)
+    # A nullable integer column is pandas' Int64 after validation: the model signature takes it as a float column
+    # (what a CSV with missing values gives), so requests with a missing value still match it.
+    example = example.astype({c.name: "float64" for c in schema.features if c.dtype == "int" and c.nullable})
     try:
         result = registry.register(settings.bundle_path, metrics, params, settings, lineage=record, example=example)
     except registry.RegistryUnavailable as exc:
