@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,76 @@ def test_debug_env_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("MLSCAFFOLD_DEBUG", "1")
     with pytest.raises(UserError, match="ml_framework"):
         run(["new", str(tmp_path / "proj"), "--defaults", "-d", "ml_framework=tf"])
+
+
+# --data-sample FILE --target COL: every bad file or target is one line naming it, before anything is written.
+def _table(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _good_rows(n: int = 40) -> list[str]:
+    return [f"{i % 7},{i * 1.5},{'ab'[i % 2]},{i % 2}" for i in range(n)]
+
+
+def _bad_samples(tmp: Path) -> list[tuple[list[str], str]]:
+    """(arguments after `new DEST --defaults`, the text the error must contain)."""
+    good = _table(tmp / "good.csv", "a,b,c,label", _good_rows())
+    big = tmp / "big.csv"
+    with big.open("wb") as handle:  # sparse: the size check reads the size, not the bytes
+        handle.truncate(20 * 1024 * 1024 + 1)
+    unreadable = _table(tmp / "unreadable.csv", "a,label", _good_rows())
+    unreadable.chmod(0)
+    return [
+        (["--data-sample", str(tmp / "missing.csv"), "--target", "label"], "missing.csv': no such file"),
+        (["--data-sample", str(tmp)], "is a directory"),
+        (["--data-sample", str(_table(tmp / "empty.csv", "", []))], "empty.csv' is empty"),
+        (["--data-sample", str(_table(tmp / "header.csv", "a,label", []))], "has a header but no data rows"),
+        (["--data-sample", str(big), "--target", "label"], "at most 20 MiB"),
+        (["--data-sample", str(good), "--target", "nope"], "target 'nope' is not a column"),
+        (["--data-sample", str(good), "--target", "nope"], "choose one of a, b, c, label"),
+        (
+            [
+                "--data-sample",
+                str(_table(tmp / "one.csv", "a,b,label", [f"{i},{i},1" for i in range(40)])),
+                "--target",
+                "label",
+            ],
+            "target 'label' has one class (1)",
+        ),
+        (
+            ["--data-sample", str(_table(tmp / "clash.csv", "a b,a-b,label", [f"{i},{i},{i % 2}" for i in range(40)]))],
+            "columns 'a b' and 'a-b' would both be named 'a_b'",
+        ),
+        (
+            ["--data-sample", str(_table(tmp / "few.csv", "a,label", ["1,0", "2,1"]))],
+            "has 2 rows: a sample needs at least 30",
+        ),
+        (["--data-sample", str(good), "--target", "c"], "target 'c' has 2 classes (a, b)"),
+        (
+            ["--data-sample", str(good), "--target", "label", "-d", "problem_type=regression", "-d", "ml_framework=x"],
+            "x",
+        ),
+        (["--target", "label"], "--target 'label' needs --data-sample"),
+        (["--data-sample", str(_table(tmp / "bad.csv", "a,label", ["1,0", "2"] * 20))], "line 3 has 1 fields"),
+    ] + ([] if os.geteuid() == 0 else [(["--data-sample", str(unreadable)], "cannot read it")])
+
+
+def test_bad_data_samples_exit_1_with_one_line_and_write_nothing(cli: Invoke, tmp_path: Path) -> None:
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for args, needle in _bad_samples(samples):
+        dest = tmp_path / "proj"
+        result = cli("new", dest, "--defaults", *args)
+        assert result.code == 1, (args, result.out, result.err)
+        assert_one_clean_error(result.err, needle)
+        assert not dest.exists(), args
+
+
+def test_bad_data_sample_from_a_data_file(cli: Invoke, tmp_path: Path) -> None:
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text(f"data_sample: {tmp_path / 'absent.csv'}\ntarget: y\n", encoding="utf-8")
+    result = cli("new", tmp_path / "proj", "--defaults", "--data-file", data_file)
+    assert result.code == 1
+    assert_one_clean_error(result.err, "absent.csv': no such file")
+    assert not (tmp_path / "proj").exists()

@@ -98,6 +98,25 @@ def new(
             show_default=False,
         ),
     ] = None,
+    data_sample: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-sample",
+            metavar="FILE",
+            help="Your own sample table (CSV, or Parquet with pyarrow): the project's data contract is inferred "
+            "from it and it becomes data/sample.csv (answer data_sample).",
+            show_default=False,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            metavar="COL",
+            help="The label column of --data-sample (answer target) [default: target].",
+            show_default=False,
+        ),
+    ] = None,
     vcs_ref: VcsRefOption = None,
     no_git: Annotated[bool, typer.Option("--no-git", help="Do not make the project a git repository.")] = False,
     trust: TrustOption = False,
@@ -107,10 +126,25 @@ def new(
     Asks for every answer not given (or takes defaults with --defaults), then renders the project, makes it a git
     repository with one commit, and prints the next steps. Bad answers are reported before anything is written.
     """
-    from mlscaffold.engine import new_project
+    from mlscaffold.engine import new_project, stdin_is_terminal
 
     answers = load_data_file(data_file) if data_file is not None else {}
     answers.update(parse_data_args(data or []))
+    if data_sample is not None:
+        answers["data_sample"] = str(data_sample)
+    if target is not None:
+        if not answers.get("data_sample"):
+            raise UserError(f"--target '{target}' needs --data-sample FILE (the table it is a column of)")
+        answers["target"] = target
+    if not defaults and stdin_is_terminal() and "data_sample" not in answers:
+        # Asked here, not by copier: the contract is inferred from the file before copier asks the rest.
+        answers["data_sample"] = typer.prompt(
+            "Data sample (a CSV or Parquet file; empty for the generated card-transaction sample)",
+            default="",
+            show_default=False,
+        ).strip()
+        if answers["data_sample"] and "target" not in answers:
+            answers["target"] = typer.prompt("Label column of the data sample", default="target")
     started = time.perf_counter()
     result = new_project(
         dest,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlscaffold import pristine
+from mlscaffold import pristine, sample
 from mlscaffold import template as tpl
 from mlscaffold._version import __version__
 from mlscaffold.answers import coerce, read_answers, write_answers
@@ -100,6 +100,7 @@ def new_project(
     source = Source.resolve(template, vcs_ref)
     config = tpl.read_config(source.src, vcs_ref)
     answers = coerce(options.data, tpl.questions(config)) if config is not None else dict(options.data)
+    data_sample = sample.prepare(answers, None if tpl.is_git_url(source.src) else source.src)
     if not defaults and not stdin_is_terminal():
         missing = [q.name for q in tpl.questions(config or {}).values() if q.asked and q.name not in answers]
         if missing or config is None:
@@ -112,6 +113,9 @@ def new_project(
         render = Path(tmp) / "project"
         progress(f"Rendering the project into {target}")
         recorded = render_template(source, render, answers, scratch=Path(tmp), defaults=defaults, options=options)
+        if data_sample is not None:
+            progress(f"Copying the data sample {data_sample.path} to {sample.SAMPLE_PATH}")
+            data_sample.copy_into(render)
         commit = None
         if git:
             progress("Creating the git repository")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlscaffold import merge, pristine
+from mlscaffold import merge, pristine, sample
 from mlscaffold import template as tpl
 from mlscaffold.answers import ANSWERS_FILE, coerce, parse_answers, read_answers, version_of
 from mlscaffold.engine import RenderOptions, copier_errors, render_template
@@ -200,6 +200,7 @@ class Update:
             options=self.options.render,
             vcs_ref=None if at_hand.bundled else version,
         )
+        sample.carry_over(recorded, self.root, "HEAD", render, work.env)
         tree = tree_of(self.root, render, work.index("base"))
         parents = [pristines[0].commit] if pristines else []
         commit = pristine.commit_render(
@@ -273,6 +274,7 @@ class Update:
             options=self.options.render,
             user_defaults=kept if interactive else None,
         )
+        sample.carry_over(recorded, self.root, base.commit, out, work.env)
         tree = tree_of(self.root, out, work.index("render"))
         version = str(recorded.get("_commit", ""))
         parents = [base.commit]

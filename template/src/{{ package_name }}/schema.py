@@ -37,6 +37,7 @@ class DataSchema:
 
     features: tuple[Column, ...]
     target: Column
+    excluded: tuple[str, ...] = ()  # columns of the data that are not features (identifiers, free text...)
 
     @property
     def feature_names(self) -> list[str]:
@@ -82,7 +83,11 @@ def load_schema(path: Path, target: str) -> DataSchema:
         raise StepError(f"{path}: 'features' must map column names to their specs")
     if target in features:
         raise StepError(f"{path}: the label column {target!r} must not be listed under 'features'")
+    excluded = raw.get("excluded") or {}
+    if not isinstance(excluded, dict):
+        raise StepError(f"{path}: 'excluded' must map column names to the reason they are not features")
     return DataSchema(
         features=tuple(_column(name, spec, path) for name, spec in features.items()),
         target=_column(target, raw.get("target"), path),
+        excluded=tuple(str(name) for name in excluded),
     )

@@ -74,6 +74,46 @@ def make_data(
     return f"wrote {rows or params.sample_rows} rows to {_show(path)}" + (f" (shift {shift})" if shift else "")
 
 
+def infer_schema(settings: Settings, params: Params, file: Path, target: str | None, *, write: bool = True) -> str:
+    """Infer the contract of `file` (infer_schema.py), print its diff to data/schema.yaml, and write it."""
+    import yaml
+
+    from . import infer_schema as inference
+
+    try:
+        contract = inference.infer(file, target or params.target)
+    except inference.SampleError as exc:
+        raise StepError(str(exc)) from None
+    path = settings.schema_path
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    # Renames recorded when the project was made (the data sample's header was renamed) stay recorded.
+    recorded = (yaml.safe_load(old) or {}).get("renamed") if old else None
+    if isinstance(recorded, dict):
+        names = {c.name for c in contract.features} | {contract.target.name} | set(contract.excluded)
+        kept = {str(k): str(v) for k, v in recorded.items() if k in names and k not in contract.renamed}
+        contract.renamed = {**kept, **contract.renamed}
+    new = contract.to_yaml()
+    changes = inference.diff(old, new, _show(path), f"inferred from {file}")
+    if changes:
+        print(changes, end="" if changes.endswith("\n") else "\n")
+    notes = [f"{len(contract.features)} features, target {contract.target.name!r} ({contract.problem_type})"]
+    if contract.excluded:
+        notes.append(f"left out: {', '.join(contract.excluded)}")
+    if contract.renamed:
+        notes.append(
+            f"renamed: {', '.join(f'{o!r} -> {n}' for n, o in contract.renamed.items())} (rename them in the data too)"
+        )
+    if contract.target.name != params.target:
+        notes.append(f"set data.target: {contract.target.name} in params.yaml")
+    if not changes:
+        return f"[infer-schema] {_show(path)} already matches {file}: " + "; ".join(notes)
+    if not write:
+        return f"[infer-schema] dry run, {_show(path)} not written: " + "; ".join(notes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+    return f"[infer-schema] wrote {_show(path)}: " + "; ".join(notes)
+
+
 def fingerprint(path: Path, rows: int) -> dict[str, Any]:
     """What identifies the data: its path, SHA-256 (of a folder: of its CSV files' names and contents) and rows."""
     from .data import data_files
@@ -300,8 +340,11 @@ def register(settings: Settings, params: Params, data: Path | None = None) -> st
         raise StepError(f"no trained model at {_show(settings.bundle_path)}: run the train step first")
     metrics = read_metrics(settings)
     record = lineage(settings, params, data)
-    frame, _, _ = _load_valid(settings, params, data)
-    example = frame.drop(columns=[params.target]).head(5)
+    frame, schema, _ = _load_valid(settings, params, data)
+    example = frame[schema.feature_names].head(5)
+    # A nullable integer column is pandas' Int64 after validation: the model signature takes it as a float column
+    # (what a CSV with missing values gives), so requests with a missing value still match it.
+    example = example.astype({c.name: "float64" for c in schema.features if c.dtype == "int" and c.nullable})
     try:
         result = registry.register(settings.bundle_path, metrics, params, settings, lineage=record, example=example)
     except registry.RegistryUnavailable as exc:

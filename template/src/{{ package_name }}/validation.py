@@ -40,8 +40,9 @@ def _pandera_column(column: Column) -> pa.Column:
 
 
 def build_schema(schema: DataSchema) -> pa.DataFrameSchema:
-    """The pandera schema of the declared contract: features and label, no other columns."""
+    """The pandera schema of the declared contract: features and label, no other columns than the excluded ones."""
     columns = {c.name: _pandera_column(c) for c in (*schema.features, schema.target)}
+    columns |= {name: pa.Column(None, nullable=True, required=False) for name in schema.excluded}
     return pa.DataFrameSchema(columns, strict=True, name="data/schema.yaml")
 
 
