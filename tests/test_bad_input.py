@@ -199,9 +199,18 @@ def _bad_samples(tmp: Path) -> list[tuple[list[str], str]]:
             "has 2 rows: a sample needs at least 30",
         ),
         (["--data-sample", str(good), "--target", "c"], "target 'c' has 2 classes (a, b)"),
+        (  # true/false equal 1/0 in Python: still not the 0/1 labels the template trains
+            [
+                "--data-sample",
+                str(_table(tmp / "bools.csv", "a,label", [f"{i},{'true' if i % 2 else 'false'}" for i in range(40)])),
+                "--target",
+                "label",
+            ],
+            "target 'label' has 2 classes",
+        ),
         (
             ["--data-sample", str(good), "--target", "label", "-d", "problem_type=regression", "-d", "ml_framework=x"],
-            "x",
+            "ml_framework",
         ),
         (["--target", "label"], "--target 'label' needs --data-sample"),
         (["--data-sample", str(_table(tmp / "bad.csv", "a,label", ["1,0", "2"] * 20))], "line 3 has 1 fields"),

@@ -359,7 +359,7 @@ def _target(path: Path, name: str, values: list[str | None], problem_type: str |
                 "a numeric target; choose another column or problem_type=classification"
             )
         return Column(name, "float", False, float(distinct[0]), float(distinct[-1]), None, "the label (inferred)")
-    if distinct != [0, 1]:
+    if kind != "int" or distinct != [0, 1]:  # False/True and 0.0/1.0 equal 0/1 in Python
         shown = ", ".join(_scalar(v) for v in distinct[:5]) + (", ..." if len(distinct) > 5 else "")
         raise SampleError(
             f"target '{name}' has {len(distinct)} classes ({shown}): classification here is binary with labels "
