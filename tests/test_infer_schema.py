@@ -190,3 +190,21 @@ def test_parquet_is_read_with_pyarrow_or_refused_clearly(tmp_path: Path) -> None
     dest = tmp_path / "sample.csv"
     infer_schema.write_sample(path, contract, dest)
     assert dest.read_text(encoding="utf-8").splitlines()[:2] == ["x,y", "0.0,0"]
+
+
+def test_a_sample_with_padded_values_is_copied_as_it_was_inferred(tmp_path: Path) -> None:
+    """Inference reads ' red ' as 'red': the copy the project validates holds 'red' too (pandas keeps the spaces)."""
+    path = tmp_path / "padded.csv"
+    rows = [f"{i * 0.5:>6}, {['red', 'blue'][i % 2]} ,{i % 2}" for i in range(40)]
+    path.write_text(" x , colour ,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    contract = infer_schema.infer(path, "label")
+    assert [c.categories for c in contract.features] == [None, ["blue", "red"]]
+    dest = tmp_path / "copy" / "sample.csv"
+    infer_schema.write_sample(path, contract, dest)
+    lines = dest.read_text(encoding="utf-8").splitlines()
+    assert lines[:3] == ["x,colour,label", "0.0,red,0", "0.5,blue,1"]
+    assert infer_schema.infer(dest, "label").to_yaml() == contract.to_yaml()
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(dest.read_bytes().replace(b"\n", b"\r\n"))
+    infer_schema.write_sample(plain, infer_schema.infer(plain, "label"), tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_bytes() == plain.read_bytes()  # nothing to change: byte for byte

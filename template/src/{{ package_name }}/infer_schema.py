@@ -149,7 +149,13 @@ def read_table(path: Path) -> tuple[list[str], list[list[str | None]]]:
             raise SampleError(
                 f"data sample '{path}': line {number} has {len(record)} fields, the header has {len(header)}"
             )
-    return header, [[None if cell in NA_VALUES else cell for cell in record] for record in body]
+    return header, [[_text(cell) for cell in record] for record in body]
+
+
+def _text(cell: str) -> str | None:
+    """A CSV cell as the contract reads it: without surrounding spaces (the copied sample is written so too)."""
+    cell = cell.strip()
+    return None if cell in NA_VALUES else cell
 
 
 def _read_parquet(path: Path) -> tuple[list[str], list[list[str | None]]]:
@@ -468,9 +474,10 @@ def _column_lines(column: Column, indent: str, nested: bool = True) -> list[str]
 
 
 def write_sample(path: Path, contract: Contract, dest: Path) -> None:
-    """Copy the sample to ``dest`` as CSV: byte for byte when it is a CSV whose header needs no renaming."""
+    """Copy the sample to ``dest`` as CSV, as the contract read it (header renamed, cells without surrounding
+    spaces), so that the project's validate-data reads what was inferred; byte for byte when that changes nothing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() not in (".parquet", ".pq") and not contract.renamed:
+    if path.suffix.lower() not in (".parquet", ".pq") and not contract.renamed and not _padded(path):
         dest.write_bytes(path.read_bytes())
         return
     header, rows = read_table(path)
@@ -479,6 +486,12 @@ def write_sample(path: Path, contract: Contract, dest: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(names)
         writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+
+
+def _padded(path: Path) -> bool:
+    """Whether a CSV file has a cell (or header name) with surrounding spaces."""
+    text = path.read_text(encoding="utf-8-sig")
+    return any(cell != cell.strip() for record in csv.reader(io.StringIO(text)) for cell in record)
 
 
 def diff(old: str, new: str, old_name: str = "data/schema.yaml", new_name: str = "inferred") -> str:
