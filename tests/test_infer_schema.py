@@ -229,3 +229,16 @@ def test_a_sample_with_padded_values_is_copied_as_it_was_inferred(tmp_path: Path
     plain.write_bytes(dest.read_bytes().replace(b"\n", b"\r\n"))
     infer_schema.write_sample(plain, infer_schema.infer(plain, "label"), tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == plain.read_bytes()  # nothing to change: byte for byte
+
+
+def test_free_text_is_left_out_for_the_reason_that_holds(tmp_path: Path) -> None:
+    """Few distinct values but hardly repeated is free text for that reason, not for having too many."""
+    rows = [[f"word {i % 25}", i * 0.5, i % 2] for i in range(40)]  # 25 distinct values (<= 30) in 40 rows
+    rows += [[f"note {i}", i * 0.5, i % 2] for i in range(40, 80)]
+    many = infer_schema.infer(_csv(tmp_path, ["note", "x", "y"], rows), "y").excluded["note"]
+    assert many == "free text (65 distinct values; at most 30 make a categorical column)"
+    few = infer_schema.infer(_csv(tmp_path, ["note", "x", "y"], rows[:40]), "y").excluded["note"]
+    assert few == (
+        "free text (25 distinct values in 40 rows; a categorical column repeats its values: at most one distinct "
+        "value for two rows)"
+    )
