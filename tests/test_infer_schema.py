@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlscaffold.sample import inference_module
+from mlscaffold.sample import SAMPLE_PATH, inference_module
 
 infer_schema = inference_module()
 
@@ -166,6 +166,9 @@ def test_new_with_a_data_sample_renders_its_contract(cli: Any, tmp_path: Path) -
     assert '"amount"' not in readme  # the card-transaction example request is gone
     tracked = subprocess.run(["git", "ls-files", "data"], cwd=dest, capture_output=True, text=True, check=True)
     assert tracked.stdout.split() == ["data/sample.csv", "data/schema.yaml"]
+    # The generator writes the sample where the project reads it (its config's one SAMPLE_PATH).
+    config = next(dest.glob("src/*/config.py")).read_text(encoding="utf-8")
+    assert f'SAMPLE_PATH: Final = "{SAMPLE_PATH.as_posix()}"' in config
 
 
 def test_a_data_file_gives_the_sample_and_a_regression_target(cli: Any, tmp_path: Path) -> None:
