@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from helpers import Invoke
+from mlscaffold.sample import inference_module
+
+MAX_SAMPLE_BYTES = inference_module().MAX_SAMPLE_BYTES  # the one limit, in the template's infer_schema.py
 
 # (answers, the key the error must name, a text the error must contain: the bad value or what is wrong)
 INVALID = [
@@ -170,7 +173,7 @@ def _bad_samples(tmp: Path) -> list[tuple[list[str], str]]:
     good = _table(tmp / "good.csv", "a,b,c,label", _good_rows())
     big = tmp / "big.csv"
     with big.open("wb") as handle:  # sparse: the size check reads the size, not the bytes
-        handle.truncate(20 * 1024 * 1024 + 1)
+        handle.truncate(MAX_SAMPLE_BYTES + 1)
     unreadable = _table(tmp / "unreadable.csv", "a,label", _good_rows())
     unreadable.chmod(0)
     return [
@@ -178,7 +181,7 @@ def _bad_samples(tmp: Path) -> list[tuple[list[str], str]]:
         (["--data-sample", str(tmp)], "is a directory"),
         (["--data-sample", str(_table(tmp / "empty.csv", "", []))], "empty.csv' is empty"),
         (["--data-sample", str(_table(tmp / "header.csv", "a,label", []))], "has a header but no data rows"),
-        (["--data-sample", str(big), "--target", "label"], "at most 20 MiB"),
+        (["--data-sample", str(big), "--target", "label"], f"at most {MAX_SAMPLE_BYTES // 2**20} MiB"),
         (["--data-sample", str(good), "--target", "nope"], "target 'nope' is not a column"),
         (["--data-sample", str(good), "--target", "nope"], "choose one of a, b, c, label"),
         (
@@ -212,7 +215,7 @@ def _bad_samples(tmp: Path) -> list[tuple[list[str], str]]:
             ["--data-sample", str(good), "--target", "label", "-d", "problem_type=regression", "-d", "ml_framework=x"],
             "ml_framework",
         ),
-        (["--target", "label"], "--target 'label' needs --data-sample"),
+        (["--target", "label"], "target 'label' needs a data sample: pass --data-sample FILE"),
         (["--data-sample", str(_table(tmp / "bad.csv", "a,label", ["1,0", "2"] * 20))], "line 3 has 1 fields"),
     ] + ([] if os.geteuid() == 0 else [(["--data-sample", str(unreadable)], "cannot read it")])
 

@@ -86,13 +86,25 @@ def penguins(wheels: Path, folder: Path) -> Path:
     header = rows[0]
     species = header.index("species")
     body = [[v for i, v in enumerate(r) if i != species] + [str(int(r[species] == "Adelie"))] for r in rows[1:]]
+    # Padded cells, as spreadsheets export them: the contract reads ' Biscoe ' as 'Biscoe', so must the project.
+    body = [[f" {v} " if n % 3 == 0 and v != "NA" else v for v in r] for n, r in enumerate(body)]
     return _write(folder / "penguins.csv", [h for h in header if h != "species"] + ["adelie"], body)
+
+
+def penguins_categorical(wheels: Path, folder: Path) -> Path:
+    """Categorical features only (no numeric one): island, sex and year as codes 0-2."""
+    rows = list(
+        csv.DictReader(io.StringIO(_member(wheels, "palmerpenguins", "palmerpenguins/data/penguins.csv").decode()))
+    )
+    body = [[r["island"], r["sex"], str(int(r["year"]) - 2007), str(int(r["species"] == "Adelie"))] for r in rows]
+    return _write(folder / "penguin_islands.csv", ["island", "sex", "year_code", "adelie"], body)
 
 
 TABLES = {
     "breast-cancer": (breast_cancer, "benign", "classification"),
     "diabetes-regression": (diabetes, "progression", "regression"),
     "penguins-categoricals-missing": (penguins, "adelie", "classification"),
+    "penguins-categorical-only": (penguins_categorical, "adelie", "classification"),
 }
 
 
@@ -128,8 +140,13 @@ def test_a_project_from_a_real_table_tests_and_runs_its_pipeline(
         }  # fmt: skip
         assert schema["features"]["age"]["dtype"] == "int"
         assert answers["primary_metric"] == "rmse"
+    elif name == "penguins-categorical-only":
+        assert {spec["dtype"] for spec in schema["features"].values()} == {"category"}
+        assert schema["features"]["year_code"]["categories"] == [0, 1, 2]
     else:
         assert schema["features"]["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
+        assert " Biscoe " in table.read_text()
+        assert " Biscoe " not in "\n".join(sample_rows)  # copied as inferred: validate-data (the pipeline) passes
         assert schema["features"]["sex"]["nullable"] is True
         assert schema["features"]["bill_length_mm"]["nullable"] is True
 

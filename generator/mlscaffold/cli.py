@@ -113,7 +113,7 @@ def new(
         typer.Option(
             "--target",
             metavar="COL",
-            help="The label column of --data-sample (answer target) [default: target].",
+            help="The label column of --data-sample (answer target) [default: the answer's default in copier.yml].",
             show_default=False,
         ),
     ] = None,
@@ -127,15 +127,14 @@ def new(
     repository with one commit, and prints the next steps. Bad answers are reported before anything is written.
     """
     from mlscaffold.engine import new_project, stdin_is_terminal
+    from mlscaffold.sample import default_target
 
     answers = load_data_file(data_file) if data_file is not None else {}
     answers.update(parse_data_args(data or []))
     if data_sample is not None:
         answers["data_sample"] = str(data_sample)
     if target is not None:
-        if not answers.get("data_sample"):
-            raise UserError(f"--target '{target}' needs --data-sample FILE (the table it is a column of)")
-        answers["target"] = target
+        answers["target"] = target  # without a data sample: refused by sample.prepare, as a --data target is
     if not defaults and stdin_is_terminal() and "data_sample" not in answers:
         # Asked here, not by copier: the contract is inferred from the file before copier asks the rest.
         answers["data_sample"] = typer.prompt(
@@ -144,7 +143,7 @@ def new(
             show_default=False,
         ).strip()
         if answers["data_sample"] and "target" not in answers:
-            answers["target"] = typer.prompt("Label column of the data sample", default="target")
+            answers["target"] = typer.prompt("Label column of the data sample", default=default_target())
     started = time.perf_counter()
     result = new_project(
         dest,

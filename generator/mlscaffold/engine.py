@@ -100,7 +100,7 @@ def new_project(
     source = Source.resolve(template, vcs_ref)
     config = tpl.read_config(source.src, vcs_ref)
     answers = coerce(options.data, tpl.questions(config)) if config is not None else dict(options.data)
-    data_sample = sample.prepare(answers, None if tpl.is_git_url(source.src) else source.src)
+    data_sample = sample.prepare(answers, None if tpl.is_git_url(source.src) else source.src, config)
     if not defaults and not stdin_is_terminal():
         missing = [q.name for q in tpl.questions(config or {}).values() if q.asked and q.name not in answers]
         if missing or config is None:

@@ -52,26 +52,39 @@ class Sample:
         self.module.write_sample(self.path, self.contract, render / SAMPLE_PATH)
 
 
-def prepare(answers: dict[str, Any], template_root: str | None) -> Sample | None:
+def default_target(config: Mapping[str, Any] | None = None) -> str:
+    """The default of the ``target`` answer: copier.yml's (``config``, else the bundled template's)."""
+    config = config if config is not None else tpl.read_config(str(tpl.bundled_template()))
+    return str(((config or {}).get("target") or {}).get("default") or "")
+
+
+def prepare(
+    answers: dict[str, Any], template_root: str | None, config: Mapping[str, Any] | None = None
+) -> Sample | None:
     """Infer the contract of ``answers['data_sample']`` (when given) and record it in ``answers``.
 
     Returns the sample to copy into the render, or None for a project without a data sample.
-    Every problem with the file or the target is a :class:`UserError`, raised before anything is rendered.
+    Every problem with the file or the target is a :class:`UserError`, raised before anything is rendered
+    (the one check that a target comes with a data sample, whether from --target, --data or --data-file).
     """
     given = str(answers.get("data_sample") or "").strip()
     if not given:
-        if answers.get("target") not in (None, "", "target"):
-            raise UserError(f"target '{answers['target']}' needs a data sample: pass --data-sample FILE with it")
+        if answers.get("target") not in (None, ""):
+            raise UserError(
+                f"target '{answers['target']}' needs a data sample: pass --data-sample FILE (the table it is a "
+                "column of) with it"
+            )
         return None
     module = inference_module(template_root)
     path = Path(given).expanduser()
     problem_type = answers.get("problem_type")
     try:
-        contract = module.infer(path, str(answers.get("target") or "target"), problem_type)
+        contract = module.infer(path, str(answers.get("target") or default_target(config)), problem_type)
     except module.SampleError as exc:
         raise UserError(str(exc)) from None
     answers["data_sample"] = path.name
     answers["target"] = contract.target.name
+    answers["problem_type"] = contract.problem_type  # the sample decided it: copier does not ask it again
     answers["data_contract"] = {
         "problem_type": contract.problem_type,
         "thresholds": dict(contract.thresholds),

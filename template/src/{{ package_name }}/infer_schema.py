@@ -149,7 +149,13 @@ def read_table(path: Path) -> tuple[list[str], list[list[str | None]]]:
             raise SampleError(
                 f"data sample '{path}': line {number} has {len(record)} fields, the header has {len(header)}"
             )
-    return header, [[None if cell in NA_VALUES else cell for cell in record] for record in body]
+    return header, [[_text(cell) for cell in record] for record in body]
+
+
+def _text(cell: str) -> str | None:
+    """A CSV cell as the contract reads it: without surrounding spaces (the copied sample is written so too)."""
+    cell = cell.strip()
+    return None if cell in NA_VALUES else cell
 
 
 def _read_parquet(path: Path) -> tuple[list[str], list[list[str | None]]]:
@@ -314,7 +320,12 @@ def _feature(name: str, values: list[str | None]) -> tuple[Column | None, str]:
         return None, "identifier or free text (every value distinct)"
     if len(distinct) <= MAX_CATEGORIES and len(distinct) <= len(present) // 2:
         return _column(name, "category", nullable, categories=distinct), ""
-    return None, f"free text ({len(distinct)} distinct values; at most {MAX_CATEGORIES} make a categorical column)"
+    if len(distinct) > MAX_CATEGORIES:
+        return None, f"free text ({len(distinct)} distinct values; at most {MAX_CATEGORIES} make a categorical column)"
+    return None, (
+        f"free text ({len(distinct)} distinct values in {len(present)} rows; a categorical column repeats its "
+        "values: at most one distinct value for two rows)"
+    )
 
 
 def _column(
@@ -369,30 +380,37 @@ def _target(path: Path, name: str, values: list[str | None], problem_type: str |
 
 
 def _thresholds(label: Column, values: list[str | None]) -> dict[str, float]:
-    """Per metric, a quality-gate threshold a useful model passes on this data: a little better than a constant
-    prediction (the mean or median; the majority class) would score."""
+    """Per metric, a quality-gate threshold a useful model passes on this data: a little better than the best
+    constant prediction would score (the mean or the median; the majority class, or always 1 for f1), never equal
+    to it, so that a model which learned nothing fails the gate."""
     numbers = [float(v) for v in values if v is not None]
     if label.categories is not None:
         positives = sum(1 for v in numbers if v == 1.0) / len(numbers)
         majority = max(positives, 1 - positives)
-        return {
-            "roc_auc": 0.6,
-            "f1": round(min(0.5, 2 * positives / (1 + positives)), 2),
-            "accuracy": math.floor(majority * 100) / 100,
-        }
+        always_one = 2 * positives / (1 + positives)  # f1 of predicting 1 for every row
+        return {"roc_auc": 0.6, "f1": _better(always_one, 1.0), "accuracy": _better(majority, 1.0)}
     mean = sum(numbers) / len(numbers)
     median = sorted(numbers)[len(numbers) // 2]
     std = math.sqrt(sum((v - mean) ** 2 for v in numbers) / len(numbers))
     mad = sum(abs(v - median) for v in numbers) / len(numbers)
-    return {"rmse": _round_up(std), "mae": _round_up(mad), "r2": 0.1}
+    return {"rmse": _better(std, 0.0), "mae": _better(mad, 0.0), "r2": 0.1}
 
 
-def _round_up(value: float) -> float:
-    """Up to three significant digits, rounded up (a threshold the constant prediction just meets)."""
-    if value <= 0:
+#: The share of the way from the constant prediction's score to a perfect one a threshold asks for.
+MARGIN = 0.05
+
+
+def _better(constant: float, perfect: float) -> float:
+    """A threshold MARGIN of the way from ``constant`` towards ``perfect`` (1 for a score, 0 for an error), at three
+    significant digits, rounded away from the constant: strictly better than it."""
+    goal = constant + MARGIN * (perfect - constant)
+    if goal <= 0:
         return 1e-6
-    scale = 10 ** (math.floor(math.log10(value)) - 2)
-    return float(f"{math.ceil(value / scale) * scale:.6g}")
+    scale = 10 ** (math.floor(math.log10(goal)) - 2)
+    rounded = (math.ceil if perfect > constant else math.floor)(goal / scale) * scale
+    if rounded == constant:  # a constant that is already a round number
+        rounded += scale if perfect > constant else -scale
+    return float(f"{rounded:.6g}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -468,9 +486,10 @@ def _column_lines(column: Column, indent: str, nested: bool = True) -> list[str]
 
 
 def write_sample(path: Path, contract: Contract, dest: Path) -> None:
-    """Copy the sample to ``dest`` as CSV: byte for byte when it is a CSV whose header needs no renaming."""
+    """Copy the sample to ``dest`` as CSV, as the contract read it (header renamed, cells without surrounding
+    spaces), so that the project's validate-data reads what was inferred; byte for byte when that changes nothing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() not in (".parquet", ".pq") and not contract.renamed:
+    if path.suffix.lower() not in (".parquet", ".pq") and not contract.renamed and not _padded(path):
         dest.write_bytes(path.read_bytes())
         return
     header, rows = read_table(path)
@@ -479,6 +498,12 @@ def write_sample(path: Path, contract: Contract, dest: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(names)
         writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+
+
+def _padded(path: Path) -> bool:
+    """Whether a CSV file has a cell (or header name) with surrounding spaces."""
+    text = path.read_text(encoding="utf-8-sig")
+    return any(cell != cell.strip() for record in csv.reader(io.StringIO(text)) for cell in record)
 
 
 def diff(old: str, new: str, old_name: str = "data/schema.yaml", new_name: str = "inferred") -> str:

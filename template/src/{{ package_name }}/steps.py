@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .config import ENV_PREFIX, Params, Settings, StepError
+from .config import ENV_PREFIX, PROBLEM_TYPE, SAMPLE_PATH, Params, Settings, StepError
 
 DRIFT_EXIT_CODE = 3
 
@@ -47,7 +47,7 @@ def _note(message: str) -> None:
 def resolve_data(settings: Settings, params: Params, path: Path | None = None) -> Path:
     """The data file to use; the default sample is generated (seeded) when it does not exist yet."""
     path = path or settings.data_path
-    default_sample = settings.project_dir / "data" / "sample.csv"
+    default_sample = settings.project_dir / SAMPLE_PATH
     if not path.exists() and path == settings.data_path == default_sample:
         make_data(settings, params)
         _note(f"generated the seeded sample data: {_show(path)} ({params.sample_rows} rows)")
@@ -81,7 +81,7 @@ def infer_schema(settings: Settings, params: Params, file: Path, target: str | N
     from . import infer_schema as inference
 
     try:
-        contract = inference.infer(file, target or params.target)
+        contract = inference.infer(file, target or params.target, PROBLEM_TYPE)
     except inference.SampleError as exc:
         raise StepError(str(exc)) from None
     path = settings.schema_path
