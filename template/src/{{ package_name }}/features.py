@@ -7,13 +7,16 @@ in training encodes as all zeros). `transform_records` needs no pandas, so servi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .schema import DataSchema
+
+if TYPE_CHECKING:  # pandas is not imported on the serving path (it is most of a cold start's import time)
+    import pandas as pd
 
 
 class FeatureEncoder:
@@ -60,7 +63,8 @@ class FeatureEncoder:
 
     def transform(self, data: pd.DataFrame | Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Encode a DataFrame or a list of records (dicts) into a float64 matrix."""
-        if isinstance(data, pd.DataFrame):
+        pandas = sys.modules.get("pandas")  # no DataFrame can exist before pandas is imported
+        if pandas is not None and isinstance(data, pandas.DataFrame):
             return self.transform_frame(data)
         return self.transform_records(data)
 

@@ -19,9 +19,10 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by read_window only: the server writes the log without it
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -136,4 +137,6 @@ def read_window(path: Path, max_rows: int | None = None) -> pd.DataFrame:
             rows.append(json.loads(line)["features"])
         except (ValueError, KeyError, TypeError):
             logger.warning("%s: skipping a malformed line (%d of the window)", path, number)
+    import pandas as pd
+
     return pd.DataFrame.from_records(rows)
