@@ -41,8 +41,9 @@ MIRRORS = Path("/work/.mirror")
 
 
 def user_env(**extra: str) -> dict[str, str]:
-    """This user's environment without any virtual environment on PATH (so no uv unless it is installed)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    """This user's environment without any virtual environment on PATH (so no uv unless it is installed), and
+    Python's default of caching bytecode (this machine sets PYTHONDONTWRITEBYTECODE: every import would compile)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
     return env | extra
 
