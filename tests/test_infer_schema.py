@@ -160,6 +160,8 @@ def test_new_with_a_data_sample_renders_its_contract(cli: Any, tmp_path: Path) -
     assert answers["data_contract"]["schema"] == expected.to_yaml()
     params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
     assert params["data"]["target"] == "label" and params["data"]["sample_rows"] == 60
+    # The drift check judges windows as large as make-data writes (of the sample's 60 rows), not only of 100.
+    assert params["drift"]["min_current_rows"] == 60
     readme = (dest / "README.md").read_text(encoding="utf-8")
     assert "| `colour` | feature | category, nullable | blue, green, red |" in readme
     assert "| `note` | left out |" in readme
