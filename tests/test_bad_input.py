@@ -238,3 +238,10 @@ def test_bad_data_sample_from_a_data_file(cli: Invoke, tmp_path: Path) -> None:
     assert result.code == 1
     assert_one_clean_error(result.err, "absent.csv': no such file")
     assert not (tmp_path / "proj").exists()
+
+
+def test_the_default_target_alone_needs_no_data_sample(cli: Invoke, tmp_path: Path) -> None:
+    """An answers file that repeats the default `target` (as one written from another project may) still renders."""
+    result = cli("new", tmp_path / "proj", "--defaults", "--no-git", "--data", "target=target")
+    assert result.code == 0, result.err
+    assert (tmp_path / "proj" / "data" / "schema.yaml").exists()

@@ -69,7 +69,7 @@ def prepare(
     """
     given = str(answers.get("data_sample") or "").strip()
     if not given:
-        if answers.get("target") not in (None, ""):
+        if answers.get("target") not in (None, "", default_target(config)):  # the default alone says nothing
             raise UserError(
                 f"target '{answers['target']}' needs a data sample: pass --data-sample FILE (the table it is a "
                 "column of) with it"
